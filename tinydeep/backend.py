@@ -1,0 +1,178 @@
+"""Devices and kernels: the device of a tensor is the type of its array.
+
+A NumPy array lives on the CPU, a CuPy array on an NVIDIA GPU. Everything above this file
+writes its maths once against `xp`, the array module of its operands (`xp_of`), the way
+Chainer does, so the same line runs on either device.
+
+Read in this order:
+  1. xp_of / device_of / check_same_device   which module and device an array belongs to
+  2. to_device                                moving arrays, and the error when CuPy is missing
+  3. kernelized / reference_only              swapping a readable reference for a kernel
+
+Kernels live in the top-level `kernels/` folder, installed as the package `tinydeep_kernels`
+(`tinydeep_kernels.cpu` for Numba, `tinydeep_kernels.cuda` for CuPy). A kernel has the same name
+and signature as the reference function it replaces. The environment variable
+`TINYDEEP_KERNELS=0` or the context manager `reference_only()` forces the references everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+CUPY_INSTALL_HINT = (
+    "install CuPy for your CUDA version, e.g. `pip install 'tinydeep[cuda]'` (CUDA 12) "
+    "or `pip install 'tinydeep[cuda13]'` (CUDA 13), on a machine with an NVIDIA GPU"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Array module and device of an array
+
+
+def cupy_module() -> ModuleType | None:
+    """The `cupy` module if it imports, else None (imported once, on first use)."""
+    global _cupy
+    if _cupy is _NOT_LOOKED_UP:
+        try:
+            import cupy
+        except Exception:  # ImportError, or a CuPy that fails to find its CUDA libraries
+            cupy = None
+        _cupy = cupy
+    return _cupy
+
+
+_NOT_LOOKED_UP = object()
+_cupy: ModuleType | None | object = _NOT_LOOKED_UP
+
+
+def xp_of(array) -> ModuleType:
+    """The array module (numpy or cupy) that `array` belongs to."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    cp = cupy_module()
+    if cp is not None and isinstance(array, cp.ndarray):
+        return cp
+    raise TypeError(f"expected a NumPy or CuPy array, got {type(array).__name__}")
+
+
+def device_of(array) -> str:
+    """"cpu" for a NumPy array, "cuda" for a CuPy array."""
+    return "cpu" if xp_of(array) is np else "cuda"
+
+
+def check_same_device(op: str, arrays) -> None:
+    """Raise ValueError naming each operand's device when `arrays` are not all on one device.
+
+    tinydeep never copies between devices behind the user's back: mixing is an error.
+    """
+    first = type(arrays[0])
+    if all(type(a) is first for a in arrays):  # the common case, without a module lookup
+        return
+    devices = [device_of(a) for a in arrays]
+    if len(set(devices)) > 1:
+        where = ", ".join(f"operand {i} on {d}" for i, d in enumerate(devices))
+        raise ValueError(f"{op}: operands are on different devices ({where}); move them "
+                         "to one device with .to('cpu') or .to('cuda') first")
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Moving arrays between devices
+
+
+def require_cuda() -> ModuleType:
+    """The cupy module, or a RuntimeError that says what is missing and how to install it."""
+    cp = cupy_module()
+    if cp is None:
+        raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {CUPY_INSTALL_HINT}")
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CuPy installed, but no driver or no GPU
+        raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable "
+                           f"({error}); {CUPY_INSTALL_HINT}") from None
+    if count == 0:
+        raise RuntimeError(f"device 'cuda': CuPy found no CUDA GPU; {CUPY_INSTALL_HINT}")
+    return cp
+
+
+def check_device(device: str) -> str:
+    """Return `device` if it names a known device, else raise ValueError."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    return device
+
+
+def to_device(array, device: str):
+    """`array` on `device`: the same object when it is already there, else a copy."""
+    if device_of(array) == check_device(device):
+        return array
+    if device == "cuda":
+        return require_cuda().asarray(array)
+    return cupy_module().asnumpy(array)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Kernel dispatch
+
+KERNEL_PACKAGES = {"cpu": "tinydeep_kernels.cpu", "cuda": "tinydeep_kernels.cuda"}
+_kernels_on = os.environ.get("TINYDEEP_KERNELS", "1") != "0"
+_kernel_cache: dict[tuple[str, str], Callable | None] = {}
+
+
+def kernels_enabled() -> bool:
+    """True unless TINYDEEP_KERNELS=0 or a `reference_only()` block is active."""
+    return _kernels_on
+
+
+@contextlib.contextmanager
+def reference_only() -> Iterator[None]:
+    """Inside this block every op runs its readable NumPy/CuPy reference, no kernel."""
+    global _kernels_on
+    previous, _kernels_on = _kernels_on, False
+    try:
+        yield
+    finally:
+        _kernels_on = previous
+
+
+def find_kernel(name: str, device: str) -> Callable | None:
+    """The kernel called `name` for `device`, or None when there is none (looked up once)."""
+    key = (device, name)
+    if key not in _kernel_cache:
+        try:
+            package = importlib.import_module(KERNEL_PACKAGES[device])
+        except ImportError as error:
+            warnings.warn(f"kernels for {device} are unavailable ({error}); "
+                          "using the reference implementations", RuntimeWarning, stacklevel=2)
+            package = None
+        _kernel_cache[key] = getattr(package, name, None)
+    return _kernel_cache[key]
+
+
+def kernelized(reference: Callable) -> Callable:
+    """Decorate a reference array function so that a kernel of the same name replaces it.
+
+    The device is read off the first positional argument, which must be an array. When kernels
+    are enabled and `tinydeep_kernels.<device>` defines a function of the same name, that
+    function is called with the same arguments; otherwise the reference runs.
+    """
+
+    @functools.wraps(reference)
+    def dispatch(*args, **kwargs):
+        if _kernels_on:
+            kernel = find_kernel(reference.__name__, device_of(args[0]))
+            if kernel is not None:
+                return kernel(*args, **kwargs)
+        return reference(*args, **kwargs)
+
+    dispatch.reference = reference  # tests compare a kernel against this
+    return dispatch
