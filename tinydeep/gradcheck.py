@@ -161,9 +161,14 @@ def _check_full(fn, args, checked, eps, atol, rtol):
             p = j - sum(sizes[:k])
             raise GradcheckError(
                 f"gradcheck: the gradient of {name} (shape {t.shape}) disagrees with central "
-                f"differences at {name} element {np.unravel_index(i, t.shape)}, output {k} "
-                f"element {np.unravel_index(p, outs[k].shape)}: analytic {float(J[j, i]):.6g}, "
+                f"differences at {name} element {_position(i, t.shape)}, output {k} "
+                f"element {_position(p, outs[k].shape)}: analytic {float(J[j, i]):.6g}, "
                 f"numeric {float(numeric[j, i]):.6g} (atol {atol}, rtol {rtol}, eps {eps})")
+
+
+def _position(flat_index: int, shape: tuple) -> tuple[int, ...]:
+    """The index tuple of element `flat_index` of an array of `shape`, as plain ints."""
+    return tuple(int(i) for i in np.unravel_index(flat_index, shape))
 
 
 def _check_random(fn, args, checked, eps, atol, rtol, directions, seed):

@@ -90,7 +90,7 @@ class Tensor:
     require a gradient.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad", "__weakref__")
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__, not numpy's ufunc
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -434,7 +434,8 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
         result.data = out if not isinstance(out, np.generic) else np.asarray(out)
         result.grad = None
         result._retain_grad = False
-        result.requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        result.requires_grad = (_grad_enabled and result.data.dtype.kind == "f"
+                                and any(t.requires_grad for t in tensors))
         result._node = Node(name, tensors, backward, cache) if result.requires_grad else None
         return result
 

@@ -1,0 +1,59 @@
+"""tinydeep/backend.py: array modules, devices, and kernel dispatch by name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tinydeep_kernels.cpu
+
+from tinydeep import backend
+
+
+def test_xp_of_and_device_of_read_the_array_type():
+    assert backend.xp_of(np.ones(2)) is np and backend.device_of(np.ones(2)) == "cpu"
+    with pytest.raises(TypeError, match="expected a NumPy or CuPy array, got list"):
+        backend.xp_of([1.0])
+
+
+@backend.kernelized
+def double(x):
+    """Reference: 2 * x."""
+    return 2 * x
+
+
+@pytest.fixture
+def fake_kernel(monkeypatch):
+    """A kernel named `double` in tinydeep_kernels.cpu that marks its result."""
+    monkeypatch.setattr(tinydeep_kernels.cpu, "double", lambda x: x * 2 + 1000, raising=False)
+    monkeypatch.setattr(backend, "_kernel_cache", {})
+    monkeypatch.setattr(backend, "_kernels_on", True)
+
+
+def test_a_kernel_of_the_same_name_replaces_the_reference(fake_kernel):
+    assert double(np.array([1.0]))[0] == 1002.0
+
+
+def test_reference_only_forces_the_reference_and_restores_the_switch(fake_kernel):
+    with backend.reference_only():
+        assert double(np.array([1.0]))[0] == 2.0
+        assert not backend.kernels_enabled()
+    assert backend.kernels_enabled()
+    assert double.reference(np.array([1.0]))[0] == 2.0
+
+
+def test_without_a_kernel_the_reference_runs(monkeypatch):
+    monkeypatch.setattr(backend, "_kernel_cache", {})
+    assert not hasattr(tinydeep_kernels.cpu, "double")
+    assert double(np.array([1.0]))[0] == 2.0
+
+
+def test_the_environment_variable_turns_kernels_off():
+    env = dict(os.environ, TINYDEEP_KERNELS="0")
+    code = "from tinydeep import backend; print(backend.kernels_enabled())"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"

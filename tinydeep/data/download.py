@@ -1,0 +1,188 @@
+"""Where data sets live on disk, and how a missing file gets there safely.
+
+Read in this order:
+  1. data_dir         which folder holds the data sets (argument, TINYDEEP_DATA, or a cache)
+  2. DownloadError    the one error a failed download raises: what, from where, to where
+  3. fetch            download one file: progress bar, SHA-256 check, atomic write
+
+A download never leaves a half-written file behind: bytes go to a temporary file in the same
+folder, which is flushed to disk (fsync) and checked before `os.replace` gives it its real
+name in one step. A failure, an interruption or a bad checksum deletes the temporary file.
+
+Left out: retries, resuming a partial download, and mirrors; a failed download says where to
+get the file by hand instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+CHUNK = 1 << 16  # bytes read from the network per step, and hashed per step
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The folder that holds the data sets: `path` when given, else the environment variable
+    TINYDEEP_DATA, else a per-user cache ($XDG_CACHE_HOME/tinydeep or ~/.cache/tinydeep).
+
+    The folder is not created here; `fetch` creates it when it first writes into it.
+    """
+    if path is not None:
+        return Path(path).expanduser()
+    if os.environ.get("TINYDEEP_DATA"):
+        return Path(os.environ["TINYDEEP_DATA"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "tinydeep"
+
+
+class DownloadError(OSError):
+    """A file could not be downloaded (or written, or it failed its checksum).
+
+    The message names the file, the URL to download it from by hand, and the folder to put
+    it in. The same facts are attributes: `url`, `dest` (a Path) and `reason`.
+    """
+
+    def __init__(self, url: str, dest: Path, reason: str):
+        self.url, self.dest, self.reason = url, Path(dest), reason
+        super().__init__(
+            f"could not download {self.dest.name}: {reason}.\n"
+            f"  Download it by hand from {url}\n"
+            f"  and put it in {self.dest.parent}{os.sep}\n"
+            f"  (or point TINYDEEP_DATA or data_dir= at a folder that already holds it)"
+        )
+
+    def __reduce__(self):  # OSError's default would rebuild it from the message alone
+        return type(self), (self.url, self.dest, self.reason)
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    *,
+    sha256_of: str = "file",
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
+    """Download `url` to the file `dest` (its folder is created) and return `dest` as a Path.
+
+    sha256: the expected SHA-256 (hex) or None to check nothing. sha256_of: "file" hashes the
+        bytes as downloaded; "gunzipped" hashes the content of a .gz file, which stays the same
+        when a mirror recompresses the file.
+    timeout: seconds to wait for the server on each read. progress: show a tqdm bar (it hides
+        itself when stderr is not a terminal).
+
+    Raises DownloadError when the server cannot be reached, the transfer breaks off, the folder
+    cannot be written or the checksum does not match; `dest` is then untouched.
+    """
+    if sha256_of not in ("file", "gunzipped"):
+        raise ValueError(f"fetch: sha256_of must be 'file' or 'gunzipped', got {sha256_of!r}")
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Same folder as dest, so that os.replace is a rename within one file system.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as error:
+        raise DownloadError(
+            url, dest, f"cannot write to the folder {dest.parent} ({error})"
+        ) from error
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _download(url, dest, out, timeout, progress)
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the file gets its name
+        if sha256 is not None:
+            if sha256_of == "gunzipped":
+                digest = _gunzipped_sha256(tmp, url, dest)
+            if digest != sha256.lower():
+                raise DownloadError(
+                    url,
+                    dest,
+                    f"its SHA-256 ({sha256_of}) is {digest}, expected {sha256} "
+                    "(a corrupted transfer or a changed file); nothing was saved",
+                )
+        os.replace(tmp, dest)
+    except BaseException:  # also KeyboardInterrupt: no half-written file survives
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(dest.parent)
+    return dest
+
+
+def _download(url: str, dest: Path, out, timeout: float, progress: bool) -> str:
+    """Stream `url` into the open file `out`; return the SHA-256 of the bytes received."""
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        # A fresh opener reads the proxy settings from the environment at each call.
+        with urllib.request.build_opener().open(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=dest.name,
+                disable=None if progress else True,
+            ) as bar:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except urllib.error.HTTPError as error:
+        raise DownloadError(
+            url, dest, f"the server answered HTTP {error.code} {error.reason}"
+        ) from error
+    except urllib.error.URLError as error:  # no network, unknown host, refused, ...
+        raise DownloadError(
+            url, dest, f"the server could not be reached ({error.reason})"
+        ) from error
+    except (OSError, http.client.HTTPException) as error:  # reset, timeout, broken chunking
+        raise DownloadError(
+            url,
+            dest,
+            f"the transfer broke off after {received} bytes ({type(error).__name__}: {error})",
+        ) from error
+    # http.client returns b"" rather than raising when a connection closes early.
+    if total is not None and received != total:
+        raise DownloadError(url, dest, f"the transfer broke off after {received} of {total} bytes")
+    return digest.hexdigest()
+
+
+def _gunzipped_sha256(path: Path, url: str, dest: Path) -> str:
+    """The SHA-256 of the decompressed content of the gzip file `path`."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    except (OSError, EOFError) as error:  # BadGzipFile is an OSError; a cut stream, EOFError
+        raise DownloadError(
+            url, dest, f"the download is not a valid gzip file ({error})"
+        ) from error
+    return digest.hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
