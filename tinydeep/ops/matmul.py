@@ -31,11 +31,11 @@ def matmul_backward(dy, cache):
     a, b = cache
     a2 = a[None, :] if a.ndim == 1 else a  # (1, K)
     b2 = b[:, None] if b.ndim == 1 else b  # (K, 1)
-    dy2 = dy
-    if a.ndim == 1:
-        dy2 = dy2[..., None, :]
+    dy2 = dy  # (..., M, N) with the dropped 1-D axes put back, the column axis first
     if b.ndim == 1:
         dy2 = dy2[..., None]
+    if a.ndim == 1:
+        dy2 = dy2[..., None, :]
     da = dy2 @ b2.swapaxes(-1, -2)  # (..., M, K)
     db = a2.swapaxes(-1, -2) @ dy2  # (..., K, N)
     if a.ndim == 1:
