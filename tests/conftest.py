@@ -33,8 +33,10 @@ def data_root():
     def folder(name: str) -> Path:
         root = os.environ.get("TINYDEEP_DATA")
         if not root:
-            pytest.skip(f"needs the real data set '{name}': set TINYDEEP_DATA to a folder "
-                        f"holding {name}/ (CI uses ../shared/data)")
+            pytest.skip(
+                f"needs the real data set '{name}': set TINYDEEP_DATA to a folder "
+                f"holding {name}/ (CI uses ../shared/data)"
+            )
         path = Path(root) / name
         if not path.is_dir():
             pytest.skip(f"needs the real data set folder {path}, which is absent")

@@ -15,8 +15,9 @@ MAX_SIDE = 4  # small sides keep a full Jacobian (outputs x inputs) cheap
 
 
 def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1) -> st.SearchStrategy:
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=MAX_SIDE)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=MAX_SIDE
+    )
 
 
 def floats(low: float = -3.0, high: float = 3.0) -> st.SearchStrategy:
@@ -43,8 +44,11 @@ def distinct_arrays(shape) -> st.SearchStrategy:
 @st.composite
 def broadcastable_pair(draw, elements=None, other_elements=None, max_dims: int = 3):
     """Two float64 arrays whose shapes broadcast together (sizes 1 and missing axes included)."""
-    (shape_a, shape_b), _ = draw(hnp.mutually_broadcastable_shapes(
-        num_shapes=2, min_dims=0, max_dims=max_dims, max_side=MAX_SIDE))
+    (shape_a, shape_b), _ = draw(
+        hnp.mutually_broadcastable_shapes(
+            num_shapes=2, min_dims=0, max_dims=max_dims, max_side=MAX_SIDE
+        )
+    )
     a = draw(arrays(shape_a, elements))
     b = draw(arrays(shape_b, elements if other_elements is None else other_elements))
     return a, b

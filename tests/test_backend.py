@@ -54,6 +54,7 @@ def test_without_a_kernel_the_reference_runs(monkeypatch):
 def test_the_environment_variable_turns_kernels_off():
     env = dict(os.environ, TINYDEEP_KERNELS="0")
     code = "from tinydeep import backend; print(backend.kernels_enabled())"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

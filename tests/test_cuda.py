@@ -17,8 +17,9 @@ def _gpu_reason() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_gpu_reason() is not None,
-                                reason=f"no usable CUDA GPU: {_gpu_reason()}")
+pytestmark = pytest.mark.skipif(
+    _gpu_reason() is not None, reason=f"no usable CUDA GPU: {_gpu_reason()}"
+)
 
 
 def test_to_cuda_moves_the_data_and_gradients_come_back_to_the_cpu():

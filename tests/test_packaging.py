@@ -28,7 +28,9 @@ def declared_packages() -> dict[str, Path]:
 
 
 def test_every_package_folder_is_declared():
-    on_disk = {p.parent for top in ("tinydeep", "kernels") for p in (ROOT / top).rglob("__init__.py")}
+    on_disk = {
+        p.parent for top in ("tinydeep", "kernels") for p in (ROOT / top).rglob("__init__.py")
+    }
     assert on_disk == set(declared_packages().values())
 
 
@@ -38,17 +40,49 @@ def test_the_installed_packages_import_under_their_names():
 
 
 def test_a_built_wheel_holds_tinydeep_kernels_and_imports_from_a_clean_folder(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("tinydeep-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "tinydeep_kernels/cpu/__init__.py" in names
     assert not any(n.startswith("kernels/") for n in names)
 
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     code = "import tinydeep, tinydeep_kernels.cpu; print(tinydeep_kernels.__file__)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True,
-                            capture_output=True, text=True, env={"PYTHONPATH": str(target)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target)},
+    )
     assert Path(result.stdout.strip()).is_relative_to(target)

@@ -52,8 +52,14 @@ def test_a_gradient_asked_of_an_integer_tensor_is_a_type_error_naming_the_dtype(
 
 def test_comparisons_give_boolean_tensors_without_gradient():
     x = td.Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    for y, expected in ((x < 2, [1, 0, 0]), (x <= 2, [1, 1, 0]), (x > 2, [0, 0, 1]),
-                        (x >= 2, [0, 1, 1]), (x == 2, [0, 1, 0]), (x != 2, [1, 0, 1])):
+    for y, expected in (
+        (x < 2, [1, 0, 0]),
+        (x <= 2, [1, 1, 0]),
+        (x > 2, [0, 0, 1]),
+        (x >= 2, [0, 1, 1]),
+        (x == 2, [0, 1, 0]),
+        (x != 2, [1, 0, 1]),
+    ):
         assert y.dtype == bool and not y.requires_grad
         np.testing.assert_array_equal(y.data, expected)
 
@@ -125,8 +131,11 @@ def test_leaf_gradients_never_share_memory_with_each_other_or_the_upstream():
 
 def test_backward_errors_say_what_is_wrong():
     x = td.Tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(ValueError, match=r"grad may be omitted only for a one-element tensor; "
-                                         r"this one has shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"grad may be omitted only for a one-element tensor; "
+        r"this one has shape \(3,\)",
+    ):
         (x * 2).backward()
     with pytest.raises(ValueError, match=r"grad has shape \(2,\), expected .* \(3,\)"):
         (x * 2).backward(np.ones(2))

@@ -14,6 +14,17 @@ from tinydeep.tensor import Tensor, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
-    "GradcheckError", "Tensor", "backend", "concatenate", "gradcheck", "is_grad_enabled",
-    "log_softmax", "no_grad", "ops", "reference_only", "softmax", "stack", "where",
+    "GradcheckError",
+    "Tensor",
+    "backend",
+    "concatenate",
+    "gradcheck",
+    "is_grad_enabled",
+    "log_softmax",
+    "no_grad",
+    "ops",
+    "reference_only",
+    "softmax",
+    "stack",
+    "where",
 ]

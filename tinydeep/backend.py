@@ -45,7 +45,7 @@ def cupy_module() -> ModuleType | None:
     if _cupy is _NOT_LOOKED_UP:
         try:
             import cupy
-        except Exception:  # ImportError, or a CuPy that fails to find its CUDA libraries
+        except Exception:  # noqa: BLE001  ImportError, or CuPy failing to load CUDA libraries
             cupy = None
         _cupy = cupy
     return _cupy
@@ -66,7 +66,7 @@ def xp_of(array) -> ModuleType:
 
 
 def device_of(array) -> str:
-    """"cpu" for a NumPy array, "cuda" for a CuPy array."""
+    """ "cpu" for a NumPy array, "cuda" for a CuPy array."""
     return "cpu" if xp_of(array) is np else "cuda"
 
 
@@ -81,8 +81,10 @@ def check_same_device(op: str, arrays) -> None:
     devices = [device_of(a) for a in arrays]
     if len(set(devices)) > 1:
         where = ", ".join(f"operand {i} on {d}" for i, d in enumerate(devices))
-        raise ValueError(f"{op}: operands are on different devices ({where}); move them "
-                         "to one device with .to('cpu') or .to('cuda') first")
+        raise ValueError(
+            f"{op}: operands are on different devices ({where}); move them "
+            "to one device with .to('cpu') or .to('cuda') first"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,9 +98,11 @@ def require_cuda() -> ModuleType:
         raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {CUPY_INSTALL_HINT}")
     try:
         count = cp.cuda.runtime.getDeviceCount()
-    except Exception as error:  # CuPy installed, but no driver or no GPU
-        raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable "
-                           f"({error}); {CUPY_INSTALL_HINT}") from None
+    except Exception as error:  # noqa: BLE001  CuPy installed, but no driver or no GPU
+        raise RuntimeError(
+            f"device 'cuda': CuPy is installed but no CUDA GPU is usable "
+            f"({error}); {CUPY_INSTALL_HINT}"
+        ) from None
     if count == 0:
         raise RuntimeError(f"device 'cuda': CuPy found no CUDA GPU; {CUPY_INSTALL_HINT}")
     return cp
@@ -151,8 +155,12 @@ def find_kernel(name: str, device: str) -> Callable | None:
         try:
             package = importlib.import_module(KERNEL_PACKAGES[device])
         except ImportError as error:
-            warnings.warn(f"kernels for {device} are unavailable ({error}); "
-                          "using the reference implementations", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"kernels for {device} are unavailable ({error}); "
+                "using the reference implementations",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             package = None
         _kernel_cache[key] = getattr(package, name, None)
     return _kernel_cache[key]

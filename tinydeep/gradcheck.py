@@ -57,8 +57,9 @@ def gradcheck(
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random', got {mode!r}")
     args = [_checked_copy(x) for x in inputs]
-    checked = [(f"input {i}", a) for i, a in enumerate(args) if isinstance(a, Tensor)
-               and a.requires_grad]
+    checked = [
+        (f"input {i}", a) for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
+    ]
     checked += _named_params(params)
     if not checked:
         raise ValueError("gradcheck: no floating-point input or parameter to check")
@@ -90,8 +91,10 @@ def _named_params(params) -> list[tuple[str, Tensor]]:
     named = [(f"parameter {name}", p) for name, p in items]
     for name, p in named:
         if p.dtype != np.float64:
-            raise ValueError(f"gradcheck: {name} has dtype {p.dtype}, expected float64; "
-                             "build the layer or model on float64 inputs first")
+            raise ValueError(
+                f"gradcheck: {name} has dtype {p.dtype}, expected float64; "
+                "build the layer or model on float64 inputs first"
+            )
         p.requires_grad_()
     return named
 
@@ -121,8 +124,7 @@ def _gradients(outs, upstream, checked):
     for o, dy in zip(outs, upstream):
         if o.requires_grad:
             o.backward(dy, retain_graph=True)
-    return [t.grad if t.grad is not None else xp_of(t.data).zeros_like(t.data)
-            for _, t in checked]
+    return [t.grad if t.grad is not None else xp_of(t.data).zeros_like(t.data) for _, t in checked]
 
 
 def _check_full(fn, args, checked, eps, atol, rtol):
@@ -163,7 +165,8 @@ def _check_full(fn, args, checked, eps, atol, rtol):
                 f"gradcheck: the gradient of {name} (shape {t.shape}) disagrees with central "
                 f"differences at {name} element {_position(i, t.shape)}, output {k} "
                 f"element {_position(p, outs[k].shape)}: analytic {float(J[j, i]):.6g}, "
-                f"numeric {float(numeric[j, i]):.6g} (atol {atol}, rtol {rtol}, eps {eps})")
+                f"numeric {float(numeric[j, i]):.6g} (atol {atol}, rtol {rtol}, eps {eps})"
+            )
 
 
 def _position(flat_index: int, shape: tuple) -> tuple[int, ...]:
@@ -193,4 +196,5 @@ def _check_random(fn, args, checked, eps, atol, rtol, directions, seed):
                 raise GradcheckError(
                     f"gradcheck: the gradient of {name} (shape {t.shape}) disagrees with central "
                     f"differences along random direction {d} (seed {seed}): analytic u.J.v "
-                    f"{analytic:.6g}, numeric {numeric:.6g} (atol {atol}, rtol {rtol}, eps {eps})")
+                    f"{analytic:.6g}, numeric {numeric:.6g} (atol {atol}, rtol {rtol}, eps {eps})"
+                )

@@ -68,7 +68,7 @@ def _is_cupy(data) -> bool:
 class Node:
     """How a non-leaf Tensor was made: the op, its inputs, and what its backward needs."""
 
-    __slots__ = ("name", "inputs", "backward", "cache")
+    __slots__ = ("backward", "cache", "inputs", "name")
 
     def __init__(self, name: str, inputs: tuple[Tensor, ...], backward: Callable, cache):
         self.name = name
@@ -90,7 +90,7 @@ class Tensor:
     require a gradient.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_retain_grad", "__weakref__")
+    __slots__ = ("__weakref__", "_node", "_retain_grad", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__, not numpy's ufunc
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -105,9 +105,11 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this tensor as needing a gradient (in place); it must be floating point."""
         if requires_grad and self.data.dtype.kind not in "fc":
-            raise TypeError(f"Tensor: requires_grad needs a floating-point dtype, got "
-                            f"{self.data.dtype} (shape {self.data.shape}); convert it first, "
-                            "e.g. x.astype('float32')")
+            raise TypeError(
+                f"Tensor: requires_grad needs a floating-point dtype, got "
+                f"{self.data.dtype} (shape {self.data.shape}); convert it first, "
+                "e.g. x.astype('float32')"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -131,7 +133,7 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        """"cpu" or "cuda": the device is the type of the array."""
+        """ "cpu" or "cuda": the device is the type of the array."""
         return backend.device_of(self.data)
 
     @property
@@ -327,20 +329,26 @@ class Tensor:
         computed. `.grad` of leaves accumulates across calls: reset it to None between steps.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require a gradient (no input "
-                               "of the ops that made it has requires_grad=True)")
+            raise RuntimeError(
+                "backward: this tensor does not require a gradient (no input "
+                "of the ops that made it has requires_grad=True)"
+            )
         xp = xp_of(self.data)
         if grad is None:
             if self.data.size != 1:
-                raise ValueError(f"backward: grad may be omitted only for a one-element "
-                                 f"tensor; this one has shape {self.shape}")
+                raise ValueError(
+                    f"backward: grad may be omitted only for a one-element "
+                    f"tensor; this one has shape {self.shape}"
+                )
             grad = xp.ones_like(self.data)
         else:
             grad = _as_array(grad, self.dtype)
             backend.check_same_device("backward", [self.data, grad])
             if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape}, expected the "
-                                 f"tensor's shape {self.shape}")
+                raise ValueError(
+                    f"backward: grad has shape {grad.shape}, expected the "
+                    f"tensor's shape {self.shape}"
+                )
 
         grads = {id(self): grad}  # id(tensor) -> d(objective)/d(tensor) collected so far
         for tensor in reversed(topological_order(self)):
@@ -386,9 +394,11 @@ def topological_order(root: Tensor) -> list[Tensor]:
         if node is None:
             continue
         if node.inputs is None:
-            raise RuntimeError(f"backward: the graph through '{node.name}' was freed by an "
-                               "earlier backward; pass retain_graph=True to the first "
-                               "backward() to run backward through it twice")
+            raise RuntimeError(
+                f"backward: the graph through '{node.name}' was freed by an "
+                "earlier backward; pass retain_graph=True to the first "
+                "backward() to run backward through it twice"
+            )
         for inp in node.inputs:
             if inp.requires_grad and id(inp) not in visited:
                 stack.append((inp, False))
@@ -434,8 +444,11 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
         result.data = out if not isinstance(out, np.generic) else np.asarray(out)
         result.grad = None
         result._retain_grad = False
-        result.requires_grad = (_grad_enabled and result.data.dtype.kind == "f"
-                                and any(t.requires_grad for t in tensors))
+        result.requires_grad = (
+            _grad_enabled
+            and result.data.dtype.kind == "f"
+            and any(t.requires_grad for t in tensors)
+        )
         result._node = Node(name, tensors, backward, cache) if result.requires_grad else None
         return result
 
@@ -461,4 +474,4 @@ def _operand_array(value, tensor: Tensor):
 
 # Tensor's methods call tinydeep/ops/, whose files import `differentiable` from this module;
 # so ops is imported last, once everything it needs exists.
-from tinydeep import ops  # noqa: E402
+from tinydeep import ops

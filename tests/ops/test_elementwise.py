@@ -128,7 +128,8 @@ def test_clip_gradient_passes_at_the_bounds_and_one_sided_bounds_work():
 @given(st.data())
 def test_where(data):
     (shape_c, shape_a, shape_b), _ = data.draw(
-        hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=MAX_SIDE))
+        hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=MAX_SIDE)
+    )
     condition = data.draw(arrays(shape_c)) > 0
     a, b = data.draw(arrays(shape_a)), data.draw(arrays(shape_b))
     y = check_gradients(lambda c, x, z: td.where(c, x, z), condition, a, b)

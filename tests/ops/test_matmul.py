@@ -20,7 +20,8 @@ def matmul_operands(draw):
     """a (..., M, K) or (K,), b (..., K, N) or (K,), with broadcastable batch axes."""
     m, k, n = draw(side), draw(side), draw(side)
     (batch_a, batch_b), _ = draw(
-        hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
+        hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3)
+    )
     shape_a = (k,) if draw(st.booleans()) and not batch_a else (*batch_a, m, k)
     shape_b = (k,) if draw(st.booleans()) and not batch_b else (*batch_b, k, n)
     return draw(arrays(shape_a)), draw(arrays(shape_b))
@@ -34,8 +35,11 @@ def test_matmul(operands):
 
 
 def test_matmul_inner_dimension_mismatch_names_both_shapes():
-    with pytest.raises(ValueError, match=r"matmul: inner dimensions do not match: a has shape "
-                                         r"\(2, 3\) and b has shape \(4, 5\) \(3 != 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"matmul: inner dimensions do not match: a has shape "
+        r"\(2, 3\) and b has shape \(4, 5\) \(3 != 4\)",
+    ):
         td.Tensor(np.ones((2, 3))) @ td.Tensor(np.ones((4, 5)))
 
 

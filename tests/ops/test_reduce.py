@@ -17,11 +17,13 @@ def array_and_axis(draw, values=arrays):
     """An array and an axis argument: None, one int (negative too), or a tuple of ints."""
     x = draw(values(shapes(min_dims=1)))
     ndim = x.ndim
-    axis = draw(st.one_of(
-        st.none(),
-        st.integers(-ndim, ndim - 1),
-        st.lists(st.integers(0, ndim - 1), unique=True, min_size=1).map(tuple),
-    ))
+    axis = draw(
+        st.one_of(
+            st.none(),
+            st.integers(-ndim, ndim - 1),
+            st.lists(st.integers(0, ndim - 1), unique=True, min_size=1).map(tuple),
+        )
+    )
     return x, axis, draw(st.booleans())
 
 

@@ -34,8 +34,9 @@ def test_transpose(data):
 def test_pad(data):
     x = data.draw(arrays(shapes(min_dims=1)))
     pairs = st.tuples(st.integers(0, 2), st.integers(0, 2))
-    pad_width = data.draw(st.one_of(
-        st.integers(0, 2), pairs, st.lists(pairs, min_size=x.ndim, max_size=x.ndim)))
+    pad_width = data.draw(
+        st.one_of(st.integers(0, 2), pairs, st.lists(pairs, min_size=x.ndim, max_size=x.ndim))
+    )
     value = data.draw(st.sampled_from([0.0, -1.5]))
     y = check_gradients(lambda t: t.pad(pad_width, constant_values=value), x)
     np.testing.assert_array_equal(y.data, np.pad(x, pad_width, constant_values=value))

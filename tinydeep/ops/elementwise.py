@@ -21,8 +21,10 @@ def check_broadcast(op: str, shape_a: tuple, shape_b: tuple) -> None:
         return
     for m, n in zip(reversed(shape_a), reversed(shape_b)):
         if m != n and m != 1 and n != 1:
-            raise ValueError(f"{op}: shapes {shape_a} and {shape_b} do not broadcast "
-                             f"(axes of size {m} and {n}, counted from the right)")
+            raise ValueError(
+                f"{op}: shapes {shape_a} and {shape_b} do not broadcast "
+                f"(axes of size {m} and {n}, counted from the right)"
+            )
 
 
 # ---- arithmetic ------------------------------------------------------------------------------

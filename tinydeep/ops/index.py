@@ -43,12 +43,12 @@ def getitem_forward(x, index):
         y = x[index]
     except IndexError as error:
         raise IndexError(f"getitem: index does not fit a tensor of shape {x.shape}: {error}")
-    return y, (x.shape, x.dtype, index)
+    return y, (x.shape, index)
 
 
 def getitem_backward(dy, cache):
     """dx = zeros of x's shape with dy added at the indexed places (repeats add up)."""
-    shape, dtype, index = cache
+    shape, index = cache
     xp = xp_of(dy)
     dx = xp.zeros(shape, dtype=dy.dtype)
     if not _picks_repeatable(index):

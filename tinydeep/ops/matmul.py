@@ -13,13 +13,17 @@ from tinydeep.tensor import differentiable
 def matmul_forward(a, b):
     """y = a @ b."""
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes "
-                         f"{a.shape} and {b.shape}; use * to scale by a scalar")
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got shapes "
+            f"{a.shape} and {b.shape}; use * to scale by a scalar"
+        )
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(f"matmul: inner dimensions do not match: a has shape {a.shape} and b "
-                         f"has shape {b.shape} ({k_a} != {k_b})")
+        raise ValueError(
+            f"matmul: inner dimensions do not match: a has shape {a.shape} and b "
+            f"has shape {b.shape} ({k_a} != {k_b})"
+        )
     if a.ndim > 2 and b.ndim > 2:
         check_broadcast("matmul (batch axes)", a.shape[:-2], b.shape[:-2])
     return a @ b, (a, b)

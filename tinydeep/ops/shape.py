@@ -21,8 +21,10 @@ def reshape_forward(x, shape):
     try:
         y = x.reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
-                         f"({x.size} elements) into shape {shape}") from None
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} "
+            f"({x.size} elements) into shape {shape}"
+        ) from None
     return y, x.shape
 
 
@@ -35,8 +37,10 @@ def transpose_forward(x, axes=None):
     """y = x with its axes permuted by `axes` (reversed when None)."""
     axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the "
-                         f"{x.ndim} axes of a tensor of shape {x.shape}")
+        raise ValueError(
+            f"transpose: axes {axes} are not a permutation of the "
+            f"{x.ndim} axes of a tensor of shape {x.shape}"
+        )
     return x.transpose(axes), axes
 
 
@@ -60,16 +64,19 @@ def pad_forward(x, pad_width, constant_values=0.0):
     except ValueError as error:
         if "pad:" in str(error):
             raise
-        raise ValueError(f"pad: pad_width {pad_width} does not fit a tensor of shape "
-                         f"{x.shape}: give n, (before, after), or one pair per axis") from None
+        raise ValueError(
+            f"pad: pad_width {pad_width} does not fit a tensor of shape "
+            f"{x.shape}: give n, (before, after), or one pair per axis"
+        ) from None
     y = xp_of(x).pad(x, widths, mode="constant", constant_values=constant_values)
     return y, widths
 
 
 def pad_backward(dy, widths):
     """dx = dy with the padding sliced off."""
-    return (dy[tuple(slice(before, dy.shape[i] - after) for i, (before, after)
-                     in enumerate(widths))],)
+    return (
+        dy[tuple(slice(before, dy.shape[i] - after) for i, (before, after) in enumerate(widths))],
+    )
 
 
 def _check_joinable(op: str, arrays) -> None:
@@ -77,8 +84,10 @@ def _check_joinable(op: str, arrays) -> None:
     if len(arrays) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     if len({a.ndim for a in arrays}) > 1:
-        raise ValueError(f"{op}: all tensors must have the same number of dimensions, "
-                         f"got shapes {[a.shape for a in arrays]}")
+        raise ValueError(
+            f"{op}: all tensors must have the same number of dimensions, "
+            f"got shapes {[a.shape for a in arrays]}"
+        )
 
 
 def concatenate_forward(*xs, axis=0):
@@ -89,8 +98,10 @@ def concatenate_forward(*xs, axis=0):
         rest, first = list(x.shape), list(xs[0].shape)
         rest[axis] = first[axis] = -1
         if rest != first:
-            raise ValueError(f"concatenate: shapes {xs[0].shape} and {x.shape} differ off "
-                             f"the joining axis {axis}")
+            raise ValueError(
+                f"concatenate: shapes {xs[0].shape} and {x.shape} differ off "
+                f"the joining axis {axis}"
+            )
     y = xp_of(xs[0]).concatenate(xs, axis=axis)
     return y, (axis, [x.shape[axis] for x in xs])
 
