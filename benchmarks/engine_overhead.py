@@ -15,7 +15,8 @@ median of --repeats after a warm-up, with the engines taking turns within every 
 
 Each phase includes the final .sum(). NumPy runs the same forward arithmetic on bare arrays,
 the floor that any engine built on NumPy pays; the gap between it and tinydeep is Python and
-graph overhead. NumPy's sigmoid is the plain 1 / (1 + exp(-y)), four array calls.
+graph overhead. NumPy's sigmoid is the plain 1 / (1 + exp(-y)), four array calls. All three
+pay the same small cost of the Python loop in `chain`.
 
 Run it:  python benchmarks/engine_overhead.py [--ops 1000] [--size 16] [--repeats 21]
                                               [--json results.json]
@@ -56,6 +57,7 @@ REPEATS = 21  # timed repeats per engine; the median is reported
 WARMUP = 3  # untimed repeats first (lazy imports, allocator and cache warm-up)
 SEED = 0
 TORCH_THREADS = 1
+TORCH_GRAIN = 32768  # torch splits an elementwise op across threads only above this many elements
 RTOL, ATOL = 1e-4, 1e-6  # float32 tanh/exp/sigmoid differ in the last bits between engines
 PHASES = ("forward, no_grad", "forward", "backward", "forward+backward")
 NO_TORCH = "torch is not installed: `pip install torch` is needed for the side-by-side columns"
@@ -99,6 +101,7 @@ def make_inputs(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def tinydeep_engine() -> SimpleNamespace:
+    """tinydeep's tensors and functions under the names `chain` and the timers use."""
     return SimpleNamespace(
         name="tinydeep",
         leaf=lambda array: tinydeep.Tensor(array.copy(), requires_grad=True),
@@ -114,6 +117,7 @@ def tinydeep_engine() -> SimpleNamespace:
 
 
 def torch_engine() -> SimpleNamespace:
+    """PyTorch's, under the same names."""
     return SimpleNamespace(
         name="torch",
         leaf=lambda array: torch.from_numpy(array.copy()).requires_grad_(),
@@ -129,7 +133,7 @@ def torch_engine() -> SimpleNamespace:
 
 
 def numpy_engine() -> SimpleNamespace:
-    # Bare arrays and no graph: grad_of=None marks an engine that runs the forward only.
+    """NumPy's, under the same names: bare arrays, no graph (grad_of=None: forward only)."""
     return SimpleNamespace(
         name="numpy",
         leaf=np.array,
@@ -216,8 +220,9 @@ def measure(
 ) -> dict[str, dict[str, float]]:
     """Median microseconds per op, as {engine: {phase: us}}, over `repeats` after WARMUP."""
     samples = {k.name: {} for k in engines}
-    # Objects alive now (torch's modules, mostly) are set aside, so each gc.collect() in
-    # time_once takes microseconds, not ~75 ms. The collector still runs as usual while timing.
+    # Objects alive now (mostly torch's ~150,000) are set aside: each gc.collect() in time_once
+    # then takes microseconds, not ~75 ms, and the collections that run as usual while timing
+    # do not charge tinydeep for scanning torch. A tinydeep-only program has no such objects.
     gc.freeze()
     for repeat in range(WARMUP + repeats):
         # The engines take turns, so a change in machine load during the run hits all alike.
@@ -300,17 +305,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed repeats per engine")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
     args = parser.parse_args()
+    for name in ("ops", "size", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
 
     engines = [tinydeep_engine(), numpy_engine()]
-    torch_note = NO_TORCH
-    if torch is not None:
+    torch_note, checked = NO_TORCH, "final values agree with NumPy; gradient of x finite, not 0"
+    if torch is None:
+        print(NO_TORCH + "; timing tinydeep and NumPy only\n")  # said first, and again below
+    else:
         default_threads = torch.get_num_threads()
         torch.set_num_threads(TORCH_THREADS)
-        # torch splits an elementwise op across threads only above 32,768 elements.
+        threading = "does not matter" if args.size <= TORCH_GRAIN else "would speed torch up"
         torch_note = (
-            f"torch threads: {TORCH_THREADS} (set_num_threads; default here "
-            f"{default_threads}); at {args.size} elements threading does not matter"
+            f"torch threads: {TORCH_THREADS} (torch.set_num_threads; default here "
+            f"{default_threads}); at {args.size} elements threading {threading}"
         )
+        checked = "final values agree with torch and NumPy, gradients of x with torch"
         engines.insert(1, torch_engine())  # the order of turns: tinydeep, torch, numpy
 
     arrays = make_inputs(args.size)
@@ -329,9 +340,10 @@ def main() -> None:
         f"median of {args.repeats} repeats after {WARMUP} warm-up; engines alternate"
     )
     print(torch_note)
-    print("checked before timing: the final values (and gradients of x, vs torch) agree")
+    print(f"checked before timing: {checked}")
     print()
     print(format_table(rows))
+    print("numpy: the same forward on bare arrays, no engine at all (the floor for the forward)")
 
     if args.json:
         settings = {

@@ -11,6 +11,7 @@ import pytest
 
 import tinydeep as td
 from tinydeep import backend
+from tinydeep.tensor import differentiable
 
 # ---- construction and dtypes ------------------------------------------------------------------
 
@@ -184,3 +185,18 @@ def test_to_the_current_device_is_the_same_tensor_and_unknown_devices_are_reject
 def test_to_cuda_without_cupy_says_what_is_missing_and_how_to_install_it():
     with pytest.raises(RuntimeError, match=r"needs CuPy, which is not installed: .*pip install"):
         td.Tensor([1.0]).to("cuda")
+
+
+def test_a_backward_that_asks_is_told_which_inputs_need_a_gradient():
+    seen = []
+
+    def backward(dy, cache, needs_grad=(True, True)):
+        seen.append(needs_grad)
+        return (dy if needs_grad[0] else None), (dy if needs_grad[1] else None)
+
+    plus = differentiable(lambda a, b: (a + b, None), backward, "plus")
+    x, c = td.Tensor(np.ones(2), requires_grad=True), td.Tensor(np.ones(2))
+    plus(x, c).sum().backward()
+    plus(c, x).sum().backward()
+    assert seen == [(True, False), (False, True)]
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])

@@ -21,6 +21,7 @@ Tensors, and gradients for non-floating dtypes.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -66,15 +67,33 @@ def _is_cupy(data) -> bool:
 
 
 class Node:
-    """How a non-leaf Tensor was made: the op, its inputs, and what its backward needs."""
+    """How a non-leaf Tensor was made: the op, its inputs, and what its backward needs.
 
-    __slots__ = ("backward", "cache", "inputs", "name")
+    needs_grad: for a backward that takes a `needs_grad` argument, which inputs require a
+    gradient, so that it can skip the others (the data batch of a first layer); else None.
+    """
 
-    def __init__(self, name: str, inputs: tuple[Tensor, ...], backward: Callable, cache):
+    __slots__ = ("backward", "cache", "inputs", "name", "needs_grad")
+
+    def __init__(
+        self,
+        name: str,
+        inputs: tuple[Tensor, ...],
+        backward: Callable,
+        cache,
+        needs_grad: tuple[bool, ...] | None,
+    ):
         self.name = name
         self.inputs = inputs
         self.backward = backward
         self.cache = cache
+        self.needs_grad = needs_grad
+
+    def input_grads(self, dy) -> tuple:
+        """The op's backward: one gradient (or None) per input."""
+        if self.needs_grad is None:
+            return self.backward(dy, self.cache)
+        return self.backward(dy, self.cache, needs_grad=self.needs_grad)
 
     def free(self) -> None:
         """Drop the cache and the inputs, so the arrays they hold can be released."""
@@ -361,8 +380,7 @@ class Tensor:
                 tensor.grad = dy.copy() if tensor.grad is None else tensor.grad + dy
             if node is None:
                 continue
-            input_grads = node.backward(dy, node.cache)
-            for inp, dx in zip(node.inputs, input_grads):
+            for inp, dx in zip(node.inputs, node.input_grads(dy)):
                 if dx is None or not inp.requires_grad:
                     continue
                 dx = unbroadcast(dx, inp.data)
@@ -431,25 +449,32 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
 
     Every positional argument of the Tensor function is an input (a Tensor, an array, or a
     Python number or list, which becomes a float32 tensor); keyword arguments are passed to
-    `forward` unchanged. The output records a Node when gradients are on and some input
-    requires one.
+    `forward` unchanged. The output records a Node when gradients are on, the output is
+    floating point and some input requires a gradient. A backward that declares a
+    `needs_grad` parameter is told which inputs need one, and may return None for the others.
     """
+    takes_needs_grad = "needs_grad" in inspect.signature(backward).parameters
 
     def op(*inputs, **params) -> Tensor:
-        tensors = tuple(x if isinstance(x, Tensor) else Tensor(x) for x in inputs)
-        arrays = [t.data for t in tensors]
-        backend.check_same_device(name, arrays)
+        # A plain loop, not generator expressions: this runs once per op and its cost shows.
+        tensors, arrays, needs_grad = [], [], []
+        for x in inputs:
+            t = x if isinstance(x, Tensor) else Tensor(x)
+            tensors.append(t)
+            arrays.append(t.data)
+            needs_grad.append(t.requires_grad)
+        if len(arrays) > 1:
+            backend.check_same_device(name, arrays)
         out, cache = forward(*arrays, **params)
+        if isinstance(out, np.generic):  # NumPy reductions to 0-d return scalars
+            out = np.asarray(out)
         result = Tensor.__new__(Tensor)
-        result.data = out if not isinstance(out, np.generic) else np.asarray(out)
-        result.grad = None
-        result._retain_grad = False
-        result.requires_grad = (
-            _grad_enabled
-            and result.data.dtype.kind == "f"
-            and any(t.requires_grad for t in tensors)
-        )
-        result._node = Node(name, tensors, backward, cache) if result.requires_grad else None
+        result.data, result.grad, result._retain_grad = out, None, False
+        result.requires_grad = _grad_enabled and True in needs_grad and out.dtype.kind == "f"
+        result._node = None
+        if result.requires_grad:
+            needs = tuple(needs_grad) if takes_needs_grad else None
+            result._node = Node(name, tuple(tensors), backward, cache, needs)
         return result
 
     op.__name__ = op.__qualname__ = name

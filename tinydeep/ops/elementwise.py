@@ -17,7 +17,7 @@ from tinydeep.tensor import differentiable
 
 def check_broadcast(op: str, shape_a: tuple, shape_b: tuple) -> None:
     """Raise ValueError naming `op` and both shapes when they do not broadcast."""
-    if shape_a == shape_b:
+    if shape_a == shape_b or not shape_a or not shape_b:  # same shape, or a scalar
         return
     for m, n in zip(reversed(shape_a), reversed(shape_b)):
         if m != n and m != 1 and n != 1:
@@ -58,10 +58,10 @@ def multiply_forward(a, b):
     return a * b, (a, b)
 
 
-def multiply_backward(dy, cache):
-    """da = dy * b, db = dy * a."""
+def multiply_backward(dy, cache, needs_grad=(True, True)):
+    """da = dy * b, db = dy * a (each only when needed: x * constant is common)."""
     a, b = cache
-    return dy * b, dy * a
+    return (dy * b if needs_grad[0] else None), (dy * a if needs_grad[1] else None)
 
 
 def divide_forward(a, b):
@@ -174,10 +174,11 @@ def tanh_backward(dy, y):
 
 
 def sigmoid_forward(x):
-    """y = 1 / (1 + e**-x), computed from e**-|x| so that no exponent overflows."""
+    """y = 1 / (1 + e**-x), computed from e = e**-|x| so that no exponent overflows:
+    y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0."""
     xp = xp_of(x)
     e = xp.exp(-xp.abs(x))
-    y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    y = xp.where(x >= 0, 1, e) / (1 + e)
     return y, y
 
 

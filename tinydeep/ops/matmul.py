@@ -29,9 +29,10 @@ def matmul_forward(a, b):
     return a @ b, (a, b)
 
 
-def matmul_backward(dy, cache):
+def matmul_backward(dy, cache, needs_grad=(True, True)):
     """da = dy @ b^T, db = a^T @ dy (transposing the last two axes), with 1-D operands
-    treated as a row (a) or a column (b) and the added axis removed again."""
+    treated as a row (a) or a column (b) and the added axis removed again. A gradient that
+    is not needed (the data batch of a first layer) is not computed."""
     a, b = cache
     a2 = a[None, :] if a.ndim == 1 else a  # (1, K)
     b2 = b[:, None] if b.ndim == 1 else b  # (K, 1)
@@ -40,12 +41,13 @@ def matmul_backward(dy, cache):
         dy2 = dy2[..., None]
     if a.ndim == 1:
         dy2 = dy2[..., None, :]
-    da = dy2 @ b2.swapaxes(-1, -2)  # (..., M, K)
-    db = a2.swapaxes(-1, -2) @ dy2  # (..., K, N)
-    if a.ndim == 1:
-        da = da[..., 0, :]
-    if b.ndim == 1:
-        db = db[..., 0]
+    da = db = None
+    if needs_grad[0]:
+        da = dy2 @ b2.swapaxes(-1, -2)  # (..., M, K)
+        da = da[..., 0, :] if a.ndim == 1 else da
+    if needs_grad[1]:
+        db = a2.swapaxes(-1, -2) @ dy2  # (..., K, N)
+        db = db[..., 0] if b.ndim == 1 else db
     return da, db
 
 
