@@ -47,20 +47,24 @@ class DownloadError(OSError):
     """A file could not be downloaded (or written, or it failed its checksum).
 
     The message names the file, the URL to download it from by hand, and the folder to put
-    it in. The same facts are attributes: `url`, `dest` (a Path) and `reason`.
+    it in; `also` names other files missing from that folder, found at the same address.
+    The same facts are attributes: `url`, `dest` (a Path), `reason` and `also`.
     """
 
-    def __init__(self, url: str, dest: Path, reason: str):
-        self.url, self.dest, self.reason = url, Path(dest), reason
-        super().__init__(
-            f"could not download {self.dest.name}: {reason}.\n"
-            f"  Download it by hand from {url}\n"
-            f"  and put it in {self.dest.parent}{os.sep}\n"
-            f"  (or point TINYDEEP_DATA or data_dir= at a folder that already holds it)"
-        )
+    def __init__(self, url: str, dest: Path, reason: str, also: tuple[str, ...] = ()):
+        self.url, self.dest, self.reason, self.also = url, Path(dest), reason, tuple(also)
+        lines = [
+            f"could not download {self.dest.name}: {reason}.",
+            f"  Download it by hand from {url}",
+            f"  and put it in {self.dest.parent}{os.sep}",
+        ]
+        if self.also:
+            lines.append(f"  (that folder also lacks {', '.join(self.also)}: same address)")
+        lines.append("  (or point TINYDEEP_DATA or data_dir= at a folder that already holds it)")
+        super().__init__("\n".join(lines))
 
     def __reduce__(self):  # OSError's default would rebuild it from the message alone
-        return type(self), (self.url, self.dest, self.reason)
+        return type(self), (self.url, self.dest, self.reason, self.also)
 
 
 def fetch(

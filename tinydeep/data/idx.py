@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinydeep.data.download import DownloadError, fetch
 from tinydeep.data.download import data_dir as resolve_data_dir
-from tinydeep.data.download import fetch
 
 IDX_TYPES = {  # type code -> big-endian dtype
     0x08: np.dtype("u1"),
@@ -179,17 +179,22 @@ def _load(
     if split not in FILES:
         raise ValueError(f"{name}: split must be 'train' or 'test', got {split!r}")
     root = resolve_data_dir(data_dir) / folder
+    missing = [f for files in FILES.values() for f in files if not (root / f).exists()]
     arrays = []
     for filename in FILES[split]:
         path = root / filename
-        if not path.exists():
+        if filename in missing:
             if not download:
                 raise FileNotFoundError(
                     f"{name}: {path} is missing and download=False.\n"
                     f"  Download it from {base_url}{filename}\n  and put it in {root}{os.sep}"
                 )
             sha256 = checksums.get(filename.removesuffix(".gz"))
-            fetch(base_url + filename, path, sha256, sha256_of="gunzipped")
+            try:
+                fetch(base_url + filename, path, sha256, sha256_of="gunzipped")
+            except DownloadError as error:  # say at once what else to fetch by hand
+                also = tuple(f for f in missing if f != filename)
+                raise DownloadError(error.url, error.dest, error.reason, also) from error
         arrays.append(read_idx(path))
 
     images, labels = arrays

@@ -1,0 +1,64 @@
+"""Smoke tests for the scripts in examples/: each runs as a user would run it, in a subprocess.
+
+The runs use tiny settings (seconds, not minutes) and check the script's summary line, not its
+exact numbers. Runs that train need the real data (TINYDEEP_DATA) and skip without it. Left
+out: the default settings, whose accuracy the example's docstring reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+MLP = EXAMPLES / "mlp_fashion_mnist.py"
+SUMMARY = re.compile(
+    r"^done: test accuracy (\d+\.\d\d)% after (\d+) epochs on (\d+) images, "
+    r"[\d.]+s in all, training at \d+ images/s$"
+)
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+
+
+def test_mlp_fashion_mnist_trains_and_reports(data_root):
+    data_dir = data_root("fashion-mnist").parent
+    args = [str(MLP), "--data-dir", str(data_dir), "--train-size", "2000", "--epochs", "1"]
+    result = run(args, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("epoch 1/1  loss ") for line in lines), result.stdout
+    summary = SUMMARY.match(lines[-1])
+    assert summary, f"unexpected last line: {lines[-1]!r}"
+    accuracy, epochs, images = float(summary[1]), int(summary[2]), int(summary[3])
+    assert (epochs, images) == (1, 2000)
+    assert accuracy > 50  # chance is 10%; one epoch on 2,000 images reaches about 67%
+
+
+def test_mlp_fashion_mnist_without_data_says_what_to_download(tmp_path):
+    """No data and no network: a short message naming the URL and the folder, exit code 1.
+
+    The download is routed to a proxy on a closed loopback port, so that nothing leaves this
+    machine whatever the network around it.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("TINYDEEP_DATA", None)
+    env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+
+    result = run([str(MLP), "--data-dir", str(tmp_path), "--epochs", "1"], env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "train-images-idx3-ubyte.gz" in result.stderr
+    assert "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" in result.stderr
+    assert str(tmp_path / "fashion-mnist") in result.stderr
+    assert list((tmp_path / "fashion-mnist").iterdir()) == []  # no partial file
