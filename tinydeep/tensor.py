@@ -123,7 +123,7 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this tensor as needing a gradient (in place); it must be floating point."""
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: requires_grad needs a floating-point dtype, got "
                 f"{self.data.dtype} (shape {self.data.shape}); convert it first, "
