@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tinydeep.backend import xp_of
+from tinydeep.sparse import RowSparseGrad
 from tinydeep.tensor import Tensor, no_grad
 
 
@@ -124,7 +125,15 @@ def _gradients(outs, upstream, checked):
     for o, dy in zip(outs, upstream):
         if o.requires_grad:
             o.backward(dy, retain_graph=True)
-    return [t.grad if t.grad is not None else xp_of(t.data).zeros_like(t.data) for _, t in checked]
+    grads = []
+    for _, t in checked:
+        if t.grad is None:  # no path from the outputs reaches t
+            grads.append(xp_of(t.data).zeros_like(t.data))
+        elif isinstance(t.grad, RowSparseGrad):
+            grads.append(t.grad.to_dense())
+        else:
+            grads.append(t.grad)
+    return grads
 
 
 def _check_full(fn, args, checked, eps, atol, rtol):

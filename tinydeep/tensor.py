@@ -28,6 +28,7 @@ import numpy as np
 
 from tinydeep import backend
 from tinydeep.backend import xp_of
+from tinydeep.sparse import RowSparseGrad
 
 _grad_enabled = True
 
@@ -430,6 +431,8 @@ def unbroadcast(dx, like):
     place that undoes it: summed over the leading axes that broadcasting added, and over the
     axes where `like` had size 1.
     """
+    if isinstance(dx, RowSparseGrad):  # an embedding's gradient: already the table's shape
+        return dx
     xp = xp_of(like)
     dx = xp.asarray(dx)  # NumPy reductions to 0-d return scalars
     if dx.shape != like.shape:
