@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinydeep as td
+from tinydeep.sparse import RowSparseGrad
 
 
 def _backward(fn, arrays, dy):
@@ -19,7 +20,8 @@ def _backward(fn, arrays, dy):
     leaves = [td.Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
     y = fn(*leaves)
     y.backward(dy)
-    return y, [leaf.grad for leaf in leaves if leaf.requires_grad]
+    grads = [leaf.grad for leaf in leaves if leaf.requires_grad]
+    return y, [g.to_dense() if isinstance(g, RowSparseGrad) else g for g in grads]
 
 
 def check_gradients(fn, *arrays, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0):
@@ -44,3 +46,17 @@ def check_gradients(fn, *arrays, atol: float = 1e-5, rtol: float = 1e-3, seed: i
     for i, g in enumerate(zeros):
         assert not np.any(g), f"input {i}: a zero upstream gradient gave a nonzero gradient"
     return y
+
+
+def check_layer_gradients(layer, *arrays, training: bool = False, mode: str = "full", **kw):
+    """Gradcheck `layer` in float64 with respect to its inputs and every trainable weight.
+
+    The layer is built on the float64 inputs first (its weights take their dtype), then
+    checked; its output must not depend on anything but the inputs and weights.
+    """
+    layer(*[td.Tensor(a) for a in arrays], training=training)  # build in float64
+    params = layer.named_weights(trainable_only=True)
+    assert all(p.dtype == np.float64 for p in params.values())
+    return td.gradcheck(
+        lambda *ts: layer(*ts, training=training), *arrays, params=params, mode=mode, **kw
+    )

@@ -432,6 +432,8 @@ def unbroadcast(dx, like):
     axes where `like` had size 1.
     """
     if isinstance(dx, RowSparseGrad):  # an embedding's gradient: already the table's shape
+        if dx.dtype != like.dtype:
+            dx = RowSparseGrad(dx.indices, dx.values.astype(like.dtype), dx.shape)
         return dx
     xp = xp_of(like)
     dx = xp.asarray(dx)  # NumPy reductions to 0-d return scalars
@@ -452,7 +454,7 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
 
     Every positional argument of the Tensor function is an input (a Tensor, an array, or a
     Python number or list, which becomes a float32 tensor); keyword arguments are passed to
-    `forward` unchanged. The output records a Node when gradients are on, the output is
+    `forward` unchanged, so settings must be given by keyword: max_pool2d(x, pool_size=2). The output records a Node when gradients are on, the output is
     floating point and some input requires a gradient. A backward that declares a
     `needs_grad` parameter is told which inputs need one, and may return None for the others.
     """

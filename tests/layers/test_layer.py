@@ -1,0 +1,122 @@
+"""tinydeep/layers/layer.py: the life cycle, the tree walk, training propagation, devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinydeep as td
+from tinydeep.layers import BatchNormalization, Dense, Dropout, Layer
+
+
+class Recorder(Layer):
+    """Remembers the `training` value each call saw."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def call(self, x, training=False):
+        self.seen.append(training)
+        return x
+
+
+class Outer(Layer):
+    """Holds sub-layers in an attribute, a list and a dict; calls them without `training`."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = Recorder()
+        self.stack = [Dense(3), Dense(2)]
+        self.named = {"head": Dense(1)}
+        self.shared = self.stack[0]  # the same layer twice: its weights count once
+
+    def call(self, x):  # no training argument, as Keras allows
+        x = self.first(x)
+        for layer in self.stack:
+            x = layer(x)
+        return self.named["head"](x)
+
+
+def test_weights_are_built_on_the_first_call_in_the_inputs_dtype():
+    layer = Dense(4)
+    assert not layer.built and layer.weights == []
+    layer(np.ones((2, 3)))  # float64 array
+    assert layer.built and layer.kernel.shape == (3, 4) and layer.kernel.dtype == np.float64
+    ints = td.layers.Embedding(5, 2)
+    ints(np.array([[1, 2]]))
+    assert ints.embeddings.dtype == np.float32  # integer input: the float32 default
+
+
+def test_training_reaches_nested_layers_that_are_called_without_it():
+    outer = Outer()
+    outer(np.ones((2, 3)), training=True)
+    outer(np.ones((2, 3)))
+    outer(np.ones((2, 3)), training=False)
+    assert outer.first.seen == [True, False, False]
+
+
+def test_sub_layers_in_attributes_lists_and_dicts_are_found_each_once():
+    outer = Outer()
+    outer(np.ones((2, 3)))
+    names = list(outer.named_weights())
+    assert names == [
+        "stack/0/kernel",
+        "stack/0/bias",
+        "stack/1/kernel",
+        "stack/1/bias",
+        "named/head/kernel",
+        "named/head/bias",
+    ]
+    assert len(outer.parameters()) == 6
+    assert len({id(p) for p in outer.parameters()}) == 6
+
+
+def test_a_frozen_layer_keeps_its_weights_out_of_parameters():
+    outer = Outer()
+    outer(np.ones((2, 3)))
+    outer.stack[1].trainable = False
+    assert [p.shape for p in outer.parameters()] == [(3, 3), (3,), (2, 1), (1,)]
+    assert len(outer.weights) == 6
+
+
+def test_non_trainable_weights_are_the_moving_statistics():
+    bn = BatchNormalization()
+    bn(np.ones((4, 3)))
+    assert [w.shape for w in bn.non_trainable_weights] == [(3,), (3,)]
+    assert bn.non_trainable_weights[0] is bn.moving_mean
+    assert not bn.moving_mean.requires_grad and bn.gamma.requires_grad
+
+
+def test_names_are_unique_and_can_be_given():
+    a, b = Dropout(0.1), Dropout(0.1)
+    assert a.name != b.name and a.name.startswith("dropout")
+    assert Dense(2, name="head").name == "head"
+    with pytest.raises(TypeError, match=r"Dense: unexpected arguments \['units_'\]"):
+        Dense(2, units_=3)
+
+
+def test_to_moves_weights_in_place_and_rejects_unknown_devices():
+    layer = Dense(2)
+    layer(np.ones((1, 3), np.float32))
+    kernel = layer.kernel
+    assert layer.to("cpu") is layer and layer.kernel is kernel
+    with pytest.raises(ValueError, match="device must be one of"):
+        layer.to("gpu")
+
+
+def test_bad_input_names_the_layer_what_it_expected_and_what_it_got():
+    layer = Dense(2, name="fc")
+    layer(np.ones((1, 3)))
+    with pytest.raises(
+        ValueError,
+        match=r"Dense 'fc': expected inputs with 3 features on the "
+        r"last axis .* got shape \(1, 4\)",
+    ):
+        layer(np.ones((1, 4)))
+    with pytest.raises(
+        TypeError, match="Dense 'fc': expected a floating-point input, got dtype int64"
+    ):
+        layer(np.ones((1, 3), dtype=np.int64))
+    before = layer.kernel.data.copy()
+    np.testing.assert_array_equal(layer.kernel.data, before)

@@ -1,0 +1,129 @@
+"""tinydeep/train.py: fit, evaluate, predict, and the non-finite guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinydeep as td
+from tinydeep import optim
+from tinydeep.callbacks import EarlyStopping, NonFiniteError, TerminateOnNaN
+from tinydeep.layers import BatchNormalization, Dense, Sequential
+
+
+def california(data_root, rows: int = 2000):
+    """The first rows of California housing: 8 standardized features, target in 100k USD."""
+    table = np.loadtxt(
+        data_root("california-housing") / "california_housing.csv",
+        delimiter=",",
+        skiprows=1,
+        max_rows=rows,
+        dtype=np.float32,
+    )
+    x, y = table[:, :8], table[:, 8]
+    return (x - x.mean(0)) / x.std(0), y
+
+
+def test_fit_lowers_the_loss_on_real_data(data_root):
+    x, y = california(data_root)
+    td.manual_seed(0)
+    model = Sequential([Dense(32, activation="relu"), BatchNormalization(), Dense(1)])
+    model.compile(optimizer=optim.Adam(lr=1e-2), loss="mse", metrics=["rmse", "mae"])
+    history = model.fit(
+        x[:1600], y[:1600], epochs=6, batch_size=64, validation_data=(x[1600:], y[1600:]), verbose=0
+    )
+    loss = history.history["loss"]
+    assert loss[-1] < 0.3 * loss[0]
+    assert set(history.history) == {"loss", "rmse", "mae", "val_loss", "val_rmse", "val_mae"}
+    assert history.history["val_rmse"][-1] < 0.9  # a mean predictor scores ~1.1 here
+    logs = model.evaluate(x[1600:], y[1600:], batch_size=100)
+    assert logs["loss"] == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+    assert model.predict(x[:5]).shape == (5, 1)
+
+
+def test_the_same_seed_gives_the_same_run():
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    y = x.sum(axis=1)
+
+    def run():
+        td.manual_seed(5)
+        model = Sequential([Dense(8, activation="tanh"), Dense(1)])
+        model.compile(optimizer=optim.SGD(lr=0.05, momentum=0.9), loss="mse")
+        return model.fit(x, y, epochs=3, batch_size=16, verbose=0).history["loss"], model
+
+    (first, a), (second, b) = run(), run()
+    assert first == second
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa.data, wb.data)
+
+
+def test_a_non_finite_step_changes_nothing_and_names_the_step():
+    td.manual_seed(0)
+    model = Sequential([Dense(4), BatchNormalization(), Dense(1)])
+    optimizer = optim.SGD(lr=0.1, momentum=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    y = np.zeros(32, np.float32)
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)  # some state to keep
+    weights = {k: w.data.copy() for k, w in model.named_weights().items()}
+    state = optimizer.state_dict()
+
+    bad = x.copy()
+    bad[9, 0] = np.nan  # the second batch of the next epoch
+    history = model.fit(bad, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert history.stop_reason.startswith("step 1: the loss is nan")
+    # the first step of that run was finite and applied; redo the check from its state
+    weights_after_step0 = {k: w.data.copy() for k, w in model.named_weights().items()}
+    history = model.fit(np.full_like(x, np.nan), y, epochs=1, batch_size=8, verbose=0)
+    assert history.stop_reason.startswith("step 0:")
+    for name, w in model.named_weights().items():
+        np.testing.assert_array_equal(w.data, weights_after_step0[name], err_msg=name)
+    assert weights.keys() == weights_after_step0.keys()
+    assert state["param_groups"] == optimizer.state_dict()["param_groups"]
+
+    with pytest.raises(NonFiniteError, match="step 0"):
+        model.fit(
+            np.full_like(x, np.nan),
+            y,
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[TerminateOnNaN(raise_error=True)],
+        )
+
+
+def test_a_non_finite_gradient_names_the_first_weight():
+    guard = TerminateOnNaN()
+    grads = {"0/kernel": np.ones(2), "1/kernel": np.array([1.0, np.inf]), "2/bias": None}
+    assert "1/kernel" in guard.check_step(4, 0.5, grads)
+    assert guard.check_step(4, 0.5, {"0/kernel": np.ones(2)}) is None
+
+
+def test_early_stopping_restores_the_best_weights():
+    td.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2)).astype(np.float32)
+    y = x[:, 0] + 0.1 * rng.standard_normal(64).astype(np.float32)
+    model = Sequential([Dense(1)])
+    model.compile(optimizer=optim.SGD(lr=0.9), loss="mse")  # overshoots: val_loss rises
+    stopper = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    history = model.fit(
+        x, y, epochs=30, batch_size=8, validation_data=(x, y), callbacks=[stopper], verbose=0
+    )
+    assert stopper.stopped_epoch is not None and len(history.epoch) < 30
+    best = min(history.history["val_loss"])
+    assert history.history["val_loss"][-1] > best
+    assert model.evaluate(x, y, batch_size=64)["loss"] == pytest.approx(best, rel=1e-6)
+
+
+def test_fit_errors_are_clear():
+    model = Sequential([Dense(1)])
+    with pytest.raises(ValueError, match="fit: call .*compile"):
+        model.fit(np.ones((4, 2)), np.ones(4))
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"fit: x has 4 examples but y has 3"):
+        model.fit(np.ones((4, 2), np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="compile: optimizer must be"):
+        model.compile(optimizer="rmsprop-ish", loss="mse")
+    with pytest.raises(ValueError, match="compile: metrics must be among"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["bleu"])

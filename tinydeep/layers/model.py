@@ -1,0 +1,123 @@
+"""Model and Sequential: layers that can be compiled, trained, summarized and saved.
+
+`Model` is subclassed the Keras way: make the sub-layers in `__init__` (attributes, lists and
+dicts of layers are all found), compute in `call(inputs, training=False)`; `inputs` may be a
+list (several inputs) and the result a tuple (several outputs). `Sequential([...])` chains
+layers. Training (`compile`, `fit`, `evaluate`, `predict`) is in tinydeep/train.py and saving
+in tinydeep/checkpoint.py; the methods here are their front doors.
+
+Left out: Keras's functional API (`Model(inputs, outputs)` over symbolic tensors).
+"""
+
+from __future__ import annotations
+
+from tinydeep import checkpoint, train
+from tinydeep.layers.layer import Layer
+from tinydeep.tensor import Tensor
+
+
+class Model(Layer):
+    """A layer with a training loop. Subclass it and define `call`, or use Sequential."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(**kwargs)
+        self.compiled = None  # set by compile(): optimizer, losses, loss weights, metrics
+        self.stop_training = False  # a callback sets this to end fit() after the current step
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The direct sub-layers, in the order they were assigned."""
+        return [layer for _, layer in self.named_sublayers()]
+
+    # ---- training: tinydeep/train.py ---------------------------------------------------------
+
+    def compile(self, optimizer="sgd", loss=None, metrics=None, loss_weights=None) -> None:
+        """Choose the optimizer (an Optimizer, or "sgd", "adam", "adagrad", "ftrl"), the loss
+        (a name, a function, or one per output), metrics names, and loss_weights for
+        multi-output models (the total loss is their weighted sum)."""
+        self.compiled = train.Compiled.create(self, optimizer, loss, metrics, loss_weights)
+        if self.built:  # else fit() binds the optimizer once the first batch has built it
+            self.compiled.bind(self)
+
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, **kwargs):
+        """Train on arrays x, y (lists/tuples of arrays for several inputs/outputs); returns a
+        History. See tinydeep.train.fit for every option."""
+        return train.fit(self, x, y, epochs=epochs, batch_size=batch_size, **kwargs)
+
+    def evaluate(self, x, y, batch_size: int = 32, **kwargs) -> dict[str, float]:
+        """The loss and metrics on x, y, with training=False: {"loss": ..., ...}."""
+        return train.evaluate(self, x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size: int = 32):
+        """The outputs for x as NumPy arrays (a tuple for several outputs), training=False."""
+        return train.predict(self, x, batch_size=batch_size)
+
+    # ---- saving: tinydeep/checkpoint.py --------------------------------------------------------
+
+    def save_weights(self, path) -> None:
+        """Write every weight to `path` (.npz with JSON metadata; no pickle), atomically."""
+        checkpoint.save_weights(self, path)
+
+    def load_weights(self, path) -> None:
+        """Read weights written by save_weights; every name, shape and dtype is checked before
+        anything changes."""
+        checkpoint.load_weights(self, path)
+
+    # ---- summary -----------------------------------------------------------------------------
+
+    def summary(self, print_fn=print) -> str:
+        """A table of the direct sub-layers: name, type, output shape, parameter count."""
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: call the model on a batch "
+                "first, so that its layers are built and their shapes known"
+            )
+        rows = [("Layer (type)", "Output shape", "Params")]
+        for path, layer in self.named_sublayers():
+            shape = "?" if layer.output_shape is None else str(layer.output_shape)
+            rows.append((f"{path} ({type(layer).__name__})", shape, f"{layer.count_params():,}"))
+        trainable = sum(p.size for p in self.parameters())
+        total = self.count_params()
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        rule = "-" * (sum(widths) + 4)
+        lines = [f'Model: "{self.name}"', rule]
+        for i, row in enumerate(rows):
+            lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
+            if i == 0:
+                lines.append(rule)
+        lines += [
+            rule,
+            f"Total params: {total:,}",
+            f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}",
+        ]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+
+class Sequential(Model):
+    """Sequential(layers=None): each layer's output is the next one's input."""
+
+    def __init__(self, layers: list[Layer] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._stack: list[Layer] = []
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+        self._stack.append(layer)
+
+    def named_sublayers(self) -> list[tuple[str, Layer]]:
+        """The layers by position: "0", "1", ... (checkpoint paths are "0/kernel", ...)."""
+        return [(str(i), layer) for i, layer in enumerate(self._stack)]
+
+    def call(self, x: Tensor) -> Tensor:
+        if not self._stack:
+            raise ValueError(f"Sequential {self.name!r}: add layers before calling it")
+        for layer in self._stack:
+            x = layer(x)
+        return x

@@ -1,0 +1,73 @@
+"""Embedding lookups: rows of a table picked by integer ids, with row-sparse gradients.
+
+`embedding(table, ids)` is `table[ids]`; `embedding_sum(table, ids)` adds up the K rows each
+example picks, which with D = 1 is a sparse linear model (the "wide" half of Wide & Deep: one
+weight per active feature, summed). Either way a batch touches a handful of the V rows, so the
+table's gradient is a `RowSparseGrad` (tinydeep/sparse.py) holding only those rows, one per id,
+repeats included (they add up when the gradient is made dense or applied).
+
+Shapes: V rows in the table, D values per row, K ids per example.
+  table (V, D); ids (...) integers in [0, V), any shape; embedding y (..., D);
+  embedding_sum ids (N, K), y (N, D).
+"""
+
+from __future__ import annotations
+
+from tinydeep.sparse import RowSparseGrad
+from tinydeep.tensor import differentiable
+
+
+def check_ids(op: str, table, ids) -> None:
+    """Raise unless `table` is (V, D) and every id is an integer in [0, V).
+
+    NumPy would read a negative id as counting from the end and return a row silently, so
+    the range is checked here, not left to indexing.
+    """
+    if table.ndim != 2:
+        raise ValueError(f"{op}: table must be (V, D), got shape {table.shape}")
+    if ids.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: ids must be an integer array, got dtype {ids.dtype}; pass e.g. "
+            "numpy.asarray(ids, dtype=numpy.int64) (a Python list becomes a float32 tensor)"
+        )
+    if ids.size == 0:
+        return
+    rows = table.shape[0]
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= rows:
+        bad = low if low < 0 else high
+        raise ValueError(f"{op}: id {bad} is out of range for a table of V={rows} rows")
+
+
+def embedding_forward(table, ids):
+    """y = table[ids]: y[..., :] is row ids[...] of the table; y (..., D)."""
+    check_ids("embedding", table, ids)
+    return table[ids], (ids, table.shape)
+
+
+def embedding_backward(dy, cache):
+    """dtable = dy scattered onto the rows named by ids, kept sparse: RowSparseGrad with
+    indices ids.reshape(-1) and values dy.reshape(-1, D) (a repeated id adds up).
+    No gradient for the ids (integers)."""
+    ids, shape = cache
+    return RowSparseGrad(ids.reshape(-1), dy.reshape(-1, shape[1]), shape), None
+
+
+def embedding_sum_forward(table, ids):
+    """y[n] = sum over k of table[ids[n, k]]; ids (N, K), y (N, D)."""
+    check_ids("embedding_sum", table, ids)
+    if ids.ndim != 2:
+        raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
+    return table[ids].sum(axis=1), (ids, table.shape)
+
+
+def embedding_sum_backward(dy, cache):
+    """dtable = RowSparseGrad with indices ids.reshape(-1) and values dy[n] repeated for each
+    of the K ids of example n ((N*K, D), in the row-major order of ids). No gradient for ids."""
+    ids, shape = cache
+    values = dy.repeat(ids.shape[1], axis=0)  # (N*K, D): row n*K + k is dy[n]
+    return RowSparseGrad(ids.reshape(-1), values, shape), None
+
+
+embedding = differentiable(embedding_forward, embedding_backward, "embedding")
+embedding_sum = differentiable(embedding_sum_forward, embedding_sum_backward, "embedding_sum")

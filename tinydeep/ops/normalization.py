@@ -1,0 +1,89 @@
+"""Batch normalization in training mode: one op whose backward is the fused closed form.
+
+Training-mode batch norm normalizes each channel with the mean and variance of the batch
+itself, so the mean and variance are functions of x and the gradient flows through them too.
+Built from small ops (subtract, mean, sqrt, divide) that would take a dozen graph nodes and
+as many temporary arrays; as one op the whole backward is two channel sums and one line.
+
+The caller computes the batch moments once with `batch_moments(x)` and passes them in as
+settings (keyword arguments): the BatchNorm layer also folds them into its moving averages,
+and inference mode (moving statistics, constants with respect to x) is then plain arithmetic
+on Tensors, not this op.
+
+Shapes: N, H, W, C (channels last, as in Keras); M = N*H*W, the number of elements per channel.
+  x, y (N, C) or (N, H, W, C) (any rank >= 2: the statistics run over all axes but the last);
+  gamma, beta, mean, var (C,).
+
+Read in order: batch_moments, batch_norm_forward, batch_norm_backward.
+"""
+
+from __future__ import annotations
+
+from tinydeep.backend import xp_of
+from tinydeep.tensor import Tensor, differentiable
+
+
+def batch_moments(x):
+    """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,).
+
+    The variance is the biased one (divided by M, not M - 1), which is what normalizes the
+    batch. Two passes (the mean first, then the squared deviations from it) rather than
+    E[x**2] - E[x]**2, which loses every digit when the mean is large beside the spread.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axis=axes)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes)
+    return mean, var
+
+
+def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
+    """y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per channel (the last axis).
+
+    x (N, ..., C); gamma, beta (C,); mean, var (C,): the batch statistics of x from
+    `batch_moments(x)`, keyword-only settings rather than inputs, because the backward
+    already accounts for their dependence on x. epsilon: added to the variance, 1e-3 as in
+    Keras.
+    """
+    # The settings are arrays; a Tensor here would turn the arithmetic below into graph ops.
+    mean = mean.data if isinstance(mean, Tensor) else mean
+    var = var.data if isinstance(var, Tensor) else var
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
+    channels = x.shape[-1]
+    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
+        if value.shape != (channels,):
+            raise ValueError(
+                f"batch_norm: {name} must have shape ({channels},), one value per channel of "
+                f"x {x.shape}, got {value.shape}"
+            )
+    inv_std = 1 / xp_of(x).sqrt(var + epsilon)  # (C,)
+    x_hat = (x - mean) * inv_std  # (N, ..., C), zero mean and unit variance per channel
+    return x_hat * gamma + beta, (x_hat, gamma, inv_std)
+
+
+def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
+    """(dx, dgamma, dbeta) for training mode, where mean and var are functions of x.
+
+    With sums over the M = N*H*W elements of each channel:
+      dbeta  = sum(dy)
+      dgamma = sum(dy * x_hat)
+      dx     = gamma * inv_std / M * (M * dy - sum(dy) - x_hat * sum(dy * x_hat))
+    The last two terms are the paths through the mean and the variance: dx is dy * gamma *
+    inv_std made orthogonal to the constant and to x_hat, since shifting or scaling a
+    channel's inputs leaves its normalized output unchanged.
+    """
+    x_hat, gamma, inv_std = cache
+    axes = tuple(range(dy.ndim - 1))
+    m = x_hat.size // x_hat.shape[-1]
+    dbeta = dy.sum(axis=axes)  # (C,)
+    dgamma = (dy * x_hat).sum(axis=axes)  # (C,)
+    dx = None
+    if needs_grad[0]:  # skipped for a batch norm applied straight to the data
+        dx = (gamma * inv_std / m) * (m * dy - dbeta - x_hat * dgamma)
+    return dx, dgamma, dbeta
+
+
+batch_norm = differentiable(batch_norm_forward, batch_norm_backward, "batch_norm")

@@ -1,0 +1,334 @@
+"""The training loop behind `model.compile`, `fit`, `evaluate` and `predict`.
+
+One training step, which is all `fit` repeats (read `train_step`):
+
+    outputs = model(x, training=True)            forward, recording the graph
+    loss = sum_i weight_i * loss_i(outputs_i, y_i)
+    optimizer.zero_grad(); loss.backward()       gradients into every parameter's .grad
+    (TerminateOnNaN: a non-finite loss or gradient rejects the step here, before any change)
+    optimizer.step()                             the update, in place
+
+Written out by hand, that is the explicit loop to learn from:
+
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss = tinydeep.losses.cross_entropy(model(x, training=True), y)
+        loss.backward()
+        optimizer.step()
+
+Read in this order: Compiled (what compile() keeps), fit, train_step, evaluate, predict; the
+batching helpers are at the end. Left out: distributed training, mixed precision,
+gradient accumulation over several batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tinydeep import backend, losses, metrics, optim
+from tinydeep.callbacks import Callback, History, NonFiniteError, TerminateOnNaN
+from tinydeep.random import generator
+from tinydeep.tensor import Tensor, no_grad
+
+OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adagrad": optim.AdaGrad, "ftrl": optim.FTRL}
+METRICS: dict[str, Callable] = {
+    "accuracy": metrics.accuracy,
+    "acc": metrics.accuracy,
+    "precision": metrics.precision,
+    "recall": metrics.recall,
+    "f1": metrics.f1,
+    "auc": metrics.roc_auc,
+    "rmse": metrics.rmse,
+    "mae": metrics.mae,
+}
+
+
+@dataclass
+class Compiled:
+    """What compile() chose: optimizers, one loss and weight per output, metric names."""
+
+    optimizers: list
+    losses: list[Callable]
+    loss_weights: list[float] | None
+    metrics: list[str]
+
+    @classmethod
+    def create(cls, model, optimizer, loss, metric_names, loss_weights) -> Compiled:
+        if loss is None:
+            raise ValueError(f"compile: {model.name!r} needs a loss, e.g. loss='mse'")
+        optimizers = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer]
+        for i, opt in enumerate(optimizers):
+            if isinstance(opt, str):
+                if opt.lower() not in OPTIMIZERS:
+                    raise ValueError(
+                        f"compile: optimizer must be an Optimizer or one of "
+                        f"{sorted(OPTIMIZERS)}, got {opt!r}"
+                    )
+                optimizers[i] = OPTIMIZERS[opt.lower()]()
+        loss_list = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+        names = list(metric_names or [])
+        for name in names:
+            if name not in METRICS:
+                raise ValueError(f"compile: metrics must be among {sorted(METRICS)}, got {name!r}")
+        weights = None if loss_weights is None else [float(w) for w in loss_weights]
+        return cls(optimizers, [losses.get(fn) for fn in loss_list], weights, names)
+
+    def bind(self, model) -> None:
+        """Give an optimizer made without parameters (Keras style) the model's parameters."""
+        unbound = [opt for opt in self.optimizers if not opt.param_groups]
+        if len(unbound) > 1 or (unbound and len(self.optimizers) > 1):
+            raise ValueError(
+                "compile: with several optimizers, create each one with its own "
+                "parameters, e.g. AdaGrad(model.wide.parameters())"
+            )
+        for opt in unbound:
+            opt.bind(model.parameters())
+
+
+def fit(
+    model,
+    x,
+    y,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_data=None,
+    shuffle: bool = True,
+    callbacks: list[Callback] | None = None,
+    verbose: int = 1,
+    initial_epoch: int = 0,
+) -> History:
+    """Train `model` (compiled) on arrays x, y for `epochs`; returns the History.
+
+    x, y: arrays, or lists/tuples of arrays for several inputs/outputs, with one length N.
+    validation_data: (x_val, y_val), evaluated after each epoch ("val_loss", "val_<metric>").
+    shuffle: a new order every epoch, drawn from tinydeep's generator (manual_seed).
+    callbacks: run in order after History; TerminateOnNaN is added unless one is given.
+    verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+    """
+    compiled = _require_compiled(model, "fit")
+    xs, ys, n = _inputs(model, x, y, "fit")
+    if batch_size < 1 or epochs < 0:
+        raise ValueError(
+            f"fit: batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}"
+        )
+    history = History()
+    guard = next((c for c in callbacks or [] if isinstance(c, TerminateOnNaN)), TerminateOnNaN())
+    callbacks = [history, *(callbacks or [])]
+    for callback in callbacks:
+        callback.set_model(model)
+    model.stop_training = False
+
+    if not model.built:  # build on one batch, so the optimizers can see the parameters
+        with no_grad():
+            model(_batch(xs, np.arange(min(n, batch_size)), model.device), training=False)
+    compiled.bind(model)
+    for callback in callbacks:
+        callback.on_train_begin()
+    step = 0
+    for epoch in range(initial_epoch, epochs):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        started = time.perf_counter()
+        order = generator().permutation(n) if shuffle else np.arange(n)
+        bar = tqdm(
+            total=n,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="ex",
+            leave=False,
+            disable=verbose != 1,
+        )
+        loss_sum, outputs_seen, targets_seen = 0.0, [], []
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
+            loss, outputs, problem = train_step(model, compiled, xb, yb, step, guard)
+            if problem is not None:
+                history.stop_reason = problem
+                model.stop_training = True
+                bar.close()
+                if guard.raise_error:
+                    raise NonFiniteError(f"fit: {problem}")
+                print(f"fit: stopped at {problem}")
+                break
+            loss_sum += loss * len(index)
+            outputs_seen.append(outputs)
+            targets_seen.append(yb)
+            bar.update(len(index))
+            bar.set_postfix(loss=f"{loss_sum / (start + len(index)):.4f}", refresh=False)
+            for callback in callbacks:
+                callback.on_batch_end(step, {"loss": loss})
+            step += 1
+            if model.stop_training:
+                break
+        bar.close()
+        if history.stop_reason is not None:
+            break
+        seen = sum(len(t[0]) for t in targets_seen)
+        logs = {"loss": loss_sum / max(seen, 1)}
+        logs.update(_metric_logs(compiled, outputs_seen, targets_seen))
+        if validation_data is not None:
+            val = evaluate(model, *validation_data, batch_size=batch_size)
+            logs.update({f"val_{key}": value for key, value in val.items()})
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if verbose:
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+            print(f"epoch {epoch + 1}/{epochs}  {shown}  {time.perf_counter() - started:.1f}s")
+        if model.stop_training:
+            break
+    for callback in callbacks:
+        callback.on_train_end()
+    return history
+
+
+def train_step(model, compiled: Compiled, xb, yb: list, step: int, guard: TerminateOnNaN):
+    """One update. Returns (loss, outputs as NumPy arrays, None), or (nan, None, message)
+    when the guard rejects the step, in which case nothing was changed."""
+    moving = [(w, w.data.copy()) for w in model.non_trainable_weights]  # BatchNorm statistics
+    outputs = model(xb, training=True)
+    loss = total_loss(compiled, outputs, yb)
+    for opt in compiled.optimizers:
+        opt.zero_grad()
+    loss.backward()
+    value = loss.item()
+    problem = guard.check_step(step, value, _named_grads(model))
+    if problem is not None:
+        for weight, saved in moving:  # undo what the forward pass did to moving statistics
+            weight.data[...] = saved
+        for opt in compiled.optimizers:
+            opt.zero_grad()
+        return float("nan"), None, problem
+    for opt in compiled.optimizers:
+        opt.step()
+    return value, _to_numpy(outputs), None
+
+
+def total_loss(compiled: Compiled, outputs, targets: list) -> Tensor:
+    """sum_i weight_i * loss_i(output_i, target_i), the loss being reused for every output
+    when compile() was given one."""
+    outs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
+    if len(targets) != len(outs):
+        raise ValueError(f"the model has {len(outs)} outputs but {len(targets)} targets were given")
+    fns = compiled.losses * len(outs) if len(compiled.losses) == 1 else compiled.losses
+    weights = compiled.loss_weights or [1.0] * len(outs)
+    if len(fns) != len(outs) or len(weights) != len(outs):
+        raise ValueError(
+            f"compile: {len(fns)} losses and {len(weights)} loss weights for a "
+            f"model with {len(outs)} outputs"
+        )
+    total = None
+    for fn, weight, out, target in zip(fns, weights, outs, targets):
+        target = backend.to_device(_align(target, out), out.device)
+        term = fn(out, target) * weight if weight != 1.0 else fn(out, target)
+        total = term if total is None else total + term
+    return total
+
+
+def evaluate(model, x, y, batch_size: int = 32) -> dict[str, float]:
+    """{"loss": ..., metric: ...} on x, y, with training=False and no graph."""
+    compiled = _require_compiled(model, "evaluate")
+    xs, ys, n = _inputs(model, x, y, "evaluate")
+    loss_sum, outputs_seen, targets_seen = 0.0, [], []
+    with no_grad():
+        for start in range(0, n, batch_size):
+            index = np.arange(start, min(start + batch_size, n))
+            xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
+            outputs = model(xb, training=False)
+            loss_sum += total_loss(compiled, outputs, yb).item() * len(index)
+            outputs_seen.append(_to_numpy(outputs))
+            targets_seen.append(yb)
+    logs = {"loss": loss_sum / max(n, 1)}
+    logs.update(_metric_logs(compiled, outputs_seen, targets_seen))
+    return logs
+
+
+def predict(model, x, batch_size: int = 32):
+    """The model's outputs on x as NumPy arrays (a tuple for several outputs)."""
+    xs = _as_list(x)
+    n = _common_length(xs, "predict", "x")
+    chunks = []
+    with no_grad():
+        for start in range(0, n, batch_size):
+            index = np.arange(start, min(start + batch_size, n))
+            chunks.append(_to_numpy(model(_batch(xs, index, model.device), training=False)))
+    if not chunks:
+        raise ValueError("predict: x is empty")
+    return (
+        tuple(np.concatenate(parts) for parts in zip(*chunks))
+        if len(chunks[0]) > 1
+        else np.concatenate([c[0] for c in chunks])
+    )
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _require_compiled(model, what: str) -> Compiled:
+    if model.compiled is None:
+        raise ValueError(f"{what}: call {model.name}.compile(optimizer=..., loss=...) first")
+    return model.compiled
+
+
+def _as_list(arrays) -> list:
+    """One array, or a list/tuple of them, as a list of arrays."""
+    if isinstance(arrays, (list, tuple)):
+        return [a.numpy() if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
+    return [arrays.numpy() if isinstance(arrays, Tensor) else np.asarray(arrays)]
+
+
+def _common_length(arrays: list, what: str, argument: str) -> int:
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        raise ValueError(f"{what}: the arrays of {argument} must have one length, got {lengths}")
+    return lengths[0]
+
+
+def _inputs(model, x, y, what: str):
+    xs, ys = _as_list(x), _as_list(y)
+    n = _common_length(xs, what, "x")
+    if _common_length(ys, what, "y") != n:
+        raise ValueError(f"{what}: x has {n} examples but y has {len(ys[0])}")
+    return xs, ys, n
+
+
+def _batch(xs: list, index: np.ndarray, device: str):
+    """The rows `index` of each input, as Tensors on `device` (one, or a list for several)."""
+    tensors = [Tensor(backend.to_device(a[index], device)) for a in xs]
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+def _align(target: np.ndarray, output: Tensor) -> np.ndarray:
+    """Targets of shape (N,) for outputs of shape (N, 1) are reshaped to match, as Keras does
+    for regression; class-index targets (N,) for logits (N, K) are left as they are."""
+    if target.shape != output.shape and target.size == output.size and target.dtype.kind == "f":
+        return target.reshape(output.shape)
+    return target
+
+
+def _to_numpy(outputs) -> tuple:
+    outs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    return tuple(o.numpy() for o in outs)
+
+
+def _named_grads(model) -> dict:
+    return {name: w.grad for name, w in model.named_weights(trainable_only=True).items()}
+
+
+def _metric_logs(compiled: Compiled, outputs_seen: list, targets_seen: list) -> dict:
+    """Each metric over the whole epoch, per output ("accuracy", or "output_1_accuracy")."""
+    logs = {}
+    if not compiled.metrics or not outputs_seen:
+        return logs
+    n_out = len(outputs_seen[0])
+    for i in range(n_out):
+        predicted = np.concatenate([o[i] for o in outputs_seen])
+        true = np.concatenate([t[i] for t in targets_seen])
+        prefix = "" if n_out == 1 else f"output_{i + 1}_"
+        for name in compiled.metrics:
+            logs[f"{prefix}{name}"] = float(METRICS[name](true, predicted))
+    return logs
