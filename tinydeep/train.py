@@ -97,6 +97,7 @@ def fit(
     epochs: int = 1,
     batch_size: int = 32,
     validation_data=None,
+    validation_split: float = 0.0,
     shuffle: bool = True,
     callbacks: list[Callback] | None = None,
     verbose: int = 1,
@@ -106,12 +107,19 @@ def fit(
 
     x, y: arrays, or lists/tuples of arrays for several inputs/outputs, with one length N.
     validation_data: (x_val, y_val), evaluated after each epoch ("val_loss", "val_<metric>").
+    validation_split: or the last fraction of x, y held out for that (before any shuffling).
     shuffle: a new order every epoch, drawn from tinydeep's generator (manual_seed).
     callbacks: run in order after History; TerminateOnNaN is added unless one is given.
     verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     """
     compiled = _require_compiled(model, "fit")
     xs, ys, n = _inputs(model, x, y, "fit")
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+    if validation_split and validation_data is None:
+        held = int(n * validation_split)
+        validation_data = ([a[n - held :] for a in xs], [a[n - held :] for a in ys])
+        xs, ys, n = [a[: n - held] for a in xs], [a[: n - held] for a in ys], n - held
     if batch_size < 1 or epochs < 0:
         raise ValueError(
             f"fit: batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}"
