@@ -51,7 +51,7 @@ def test_summary_lists_layers_shapes_and_counts():
     model(np.ones((1, 3), np.float32))
     text = model.summary(print_fn=None)
     assert 'Model: "mlp"' in text
-    assert "0 (Dense)" in text and "(1, 4)" in text and "16" in text
+    assert "0 (Dense)" in text and "(None, 4)" in text and "16" in text
     assert "Total params: 26" in text and "Trainable params: 26" in text
 
 

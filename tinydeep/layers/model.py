@@ -74,7 +74,7 @@ class Model(Layer):
             )
         rows = [("Layer (type)", "Output shape", "Params")]
         for path, layer in self.named_sublayers():
-            shape = "?" if layer.output_shape is None else str(layer.output_shape)
+            shape = "?" if layer.output_shape is None else _batch_free(layer.output_shape)
             rows.append((f"{path} ({type(layer).__name__})", shape, f"{layer.count_params():,}"))
         trainable = sum(p.size for p in self.parameters())
         total = self.count_params()
@@ -95,6 +95,13 @@ class Model(Layer):
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+def _batch_free(shape) -> str:
+    """A shape with the batch axis shown as None, as Keras prints it: (None, 8, 8, 16)."""
+    if isinstance(shape, list):
+        return ", ".join(_batch_free(s) for s in shape)
+    return str((None, *shape[1:])) if shape else "()"
 
 
 class Sequential(Model):
