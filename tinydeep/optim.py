@@ -396,7 +396,7 @@ def sgd_update(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_de
             buf = grad.copy()
         else:
             buf *= momentum
-            buf += (1 - dampening) * grad
+            buf += grad if dampening == 0 else (1 - dampening) * grad  # no temporary copy
         grad = grad + momentum * buf if nesterov else buf
     param -= lr * grad
     return buf
