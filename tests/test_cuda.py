@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import needs_gpu
 
 import tinydeep as td
 from tinydeep import backend
 
-
-def _gpu_reason() -> str | None:
-    try:
-        backend.require_cuda()
-    except RuntimeError as error:
-        return str(error)
-    return None
-
-
-pytestmark = pytest.mark.skipif(
-    _gpu_reason() is not None, reason=f"no usable CUDA GPU: {_gpu_reason()}"
-)
+pytestmark = needs_gpu
 
 
 def test_to_cuda_moves_the_data_and_gradients_come_back_to_the_cpu():

@@ -15,8 +15,9 @@ import math
 
 import numpy as np
 import pytest
+from devices import needs_gpu
 
-from tinydeep import backend, optim
+from tinydeep import optim
 from tinydeep.optim import FTRL, SGD, AdaGrad, Adam, AdamW, clip_grad_norm
 from tinydeep.schedules import CosineDecay, LinearWarmup, StepDecay
 from tinydeep.sparse import RowSparseGrad
@@ -633,15 +634,7 @@ def test_a_gradient_of_the_wrong_shape_is_named_at_step():
 # ---- the GPU ----------------------------------------------------------------------------------
 
 
-def _gpu_reason() -> str | None:
-    try:
-        backend.require_cuda()
-    except RuntimeError as error:
-        return str(error)
-    return None
-
-
-@pytest.mark.skipif(_gpu_reason() is not None, reason=f"no usable CUDA GPU: {_gpu_reason()}")
+@needs_gpu
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_the_same_steps_on_the_gpu(name):
     import cupy

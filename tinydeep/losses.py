@@ -35,7 +35,7 @@ def _check_reduction(loss: str, reduction: str) -> None:
 
 
 def _reduce(loss: str, losses, reduction: str):
-    """The per-element `losses` averaged, summed or left as they are."""
+    """The per-element `losses` (an array, or a Tensor) averaged, summed or left as they are."""
     if reduction == "none":
         return losses
     if reduction == "sum":
@@ -215,14 +215,7 @@ def mse(predictions, targets, reduction: str = "mean") -> Tensor:
     targets = _targets_like(targets, predictions)
     _check_same_shape("mse", predictions, targets, ("predictions", "targets"))
     diff = predictions - targets
-    squared = diff * diff
-    if reduction == "none":
-        return squared
-    if reduction == "sum":
-        return squared.sum()
-    if squared.size == 0:
-        raise ValueError(f"mse: cannot average over an empty batch (shape {squared.shape})")
-    return squared.mean()
+    return _reduce("mse", diff * diff, reduction)
 
 
 # ---- Keras's cross-entropy on probabilities -------------------------------------------------
@@ -250,9 +243,7 @@ def sparse_categorical_crossentropy(probabilities, labels, reduction: str = "mea
     labels = check_labels("sparse_categorical_crossentropy", labels, p.shape)
     p = (p / p.sum(axis=-1, keepdims=True)).clip(PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
     losses = -p[xp_of(p.data).arange(p.shape[0]), labels].log()  # (N,)
-    if reduction == "none":
-        return losses
-    return losses.sum() if reduction == "sum" else losses.mean()
+    return _reduce("sparse_categorical_crossentropy", losses, reduction)
 
 
 # ---- look-up by name ---------------------------------------------------------------------------
