@@ -1,22 +1,32 @@
 """Data sets in their real on-disk formats, read with NumPy and nothing else (never pickle).
 
 Read `download.py` first (where the data lives, and how a missing file is fetched safely),
-then `idx.py` (the IDX format of MNIST and Fashion-MNIST, and their loaders).
+then `idx.py` (the IDX format of MNIST and Fashion-MNIST), `cifar.py` (CIFAR-10's binary
+format), and `augment.py` (normalization, the paper's crops and flips, batches).
 
 Every loader takes `data_dir` (default: TINYDEEP_DATA, else ~/.cache/tinydeep), finds its files
 in a sub-folder named after the data set, downloads missing ones when `download=True`, and
-returns plain NumPy arrays. Left out: batching and shuffling, which the training loop does.
+returns plain NumPy arrays.
 """
 
+from tinydeep.data.augment import batches, channel_stats, normalize, random_crop_flip
+from tinydeep.data.cifar import CifarError, load_cifar10, read_cifar_binary
 from tinydeep.data.download import DownloadError, data_dir, fetch
 from tinydeep.data.idx import IdxError, load_fashion_mnist, load_mnist, read_idx
 
 __all__ = [
+    "CifarError",
     "DownloadError",
     "IdxError",
+    "batches",
+    "channel_stats",
     "data_dir",
     "fetch",
+    "load_cifar10",
     "load_fashion_mnist",
     "load_mnist",
+    "normalize",
+    "random_crop_flip",
+    "read_cifar_binary",
     "read_idx",
 ]
