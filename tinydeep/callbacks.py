@@ -1,5 +1,5 @@
 """Callbacks for `fit`: History, TerminateOnNaN (on by default), EarlyStopping,
-ModelCheckpoint and LearningRateScheduler, with Keras's names and hooks.
+ModelCheckpoint, TrainingCheckpoint and LearningRateScheduler, with Keras's names and hooks.
 
 A callback is told about the run at fixed points: on_train_begin/end, on_epoch_begin/end
 (with the epoch's logs: "loss", metrics, "val_loss", ...), on_batch_end (with the step's
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from tinydeep import checkpoint
 from tinydeep.backend import xp_of
 
 
@@ -167,6 +168,22 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         self.model.save_weights(self.filepath.format(epoch=epoch + 1, **logs))
+
+
+class TrainingCheckpoint(Callback):
+    """After each epoch, save everything a resumed run needs (weights, optimizer and schedule
+    state, the random generator, the epoch) with tinydeep.checkpoint.save_checkpoint; resume
+    with load_checkpoint and fit(..., initial_epoch=progress["epoch"])."""
+
+    def __init__(self, path, optimizers=(), schedules=()):
+        self.path = path
+        self.optimizers = list(optimizers)
+        self.schedules = list(schedules)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        checkpoint.save_checkpoint(
+            self.path, self.model, self.optimizers, self.schedules, epoch=epoch + 1
+        )
 
 
 class LearningRateScheduler(Callback):

@@ -99,6 +99,7 @@ def fit(
     validation_data=None,
     validation_split: float = 0.0,
     shuffle: bool = True,
+    augment: Callable | None = None,
     callbacks: list[Callback] | None = None,
     verbose: int = 1,
     initial_epoch: int = 0,
@@ -109,6 +110,8 @@ def fit(
     validation_data: (x_val, y_val), evaluated after each epoch ("val_loss", "val_<metric>").
     validation_split: or the last fraction of x, y held out for that (before any shuffling).
     shuffle: a new order every epoch, drawn from tinydeep's generator (manual_seed).
+    augment: a function applied to each training batch of x (NumPy, before it goes to the
+        device), e.g. tinydeep.data.random_crop_flip; not applied to validation data.
     callbacks: run in order after History; TerminateOnNaN is added unless one is given.
     verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
     """
@@ -153,7 +156,7 @@ def fit(
         loss_sum, outputs_seen, targets_seen = 0.0, [], []
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
+            xb, yb = _batch(xs, index, model.device, augment), [a[index] for a in ys]
             loss, outputs, problem = train_step(model, compiled, xb, yb, step, guard)
             if problem is not None:
                 history.stop_reason = problem
@@ -304,9 +307,13 @@ def _inputs(model, x, y, what: str):
     return xs, ys, n
 
 
-def _batch(xs: list, index: np.ndarray, device: str):
-    """The rows `index` of each input, as Tensors on `device` (one, or a list for several)."""
-    tensors = [Tensor(backend.to_device(a[index], device)) for a in xs]
+def _batch(xs: list, index: np.ndarray, device: str, augment: Callable | None = None):
+    """The rows `index` of each input, augmented if asked, as Tensors on `device` (one, or a
+    list for several inputs)."""
+    arrays = [a[index] for a in xs]
+    if augment is not None:
+        arrays = [augment(arrays[0])] if len(arrays) == 1 else list(augment(arrays))
+    tensors = [Tensor(backend.to_device(a, device)) for a in arrays]
     return tensors[0] if len(tensors) == 1 else tensors
 
 
