@@ -7,6 +7,7 @@ out: the default settings, whose accuracy the example's docstring reports.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,10 +17,23 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MLP = EXAMPLES / "mlp_fashion_mnist.py"
+RESNET = EXAMPLES / "resnet_cifar.py"
 SUMMARY = re.compile(
     r"^done: test accuracy (\d+\.\d\d)% after (\d+) epochs on (\d+) images, "
     r"[\d.]+s in all, training at \d+ images/s$"
 )
+
+
+def offline_env() -> dict[str, str]:
+    """The environment with downloads routed to a proxy on a closed loopback port, so that
+    nothing leaves this machine whatever the network around it, and no TINYDEEP_DATA."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("TINYDEEP_DATA", None)
+    env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    return env
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -43,22 +57,76 @@ def test_mlp_fashion_mnist_trains_and_reports(data_root):
 
 
 def test_mlp_fashion_mnist_without_data_says_what_to_download(tmp_path):
-    """No data and no network: a short message naming the URL and the folder, exit code 1.
-
-    The download is routed to a proxy on a closed loopback port, so that nothing leaves this
-    machine whatever the network around it.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("TINYDEEP_DATA", None)
-    env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
-
-    result = run([str(MLP), "--data-dir", str(tmp_path), "--epochs", "1"], env=env)
+    """No data and no network: a short message naming the URL and the folder, exit code 1."""
+    result = run([str(MLP), "--data-dir", str(tmp_path), "--epochs", "1"], env=offline_env())
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "train-images-idx3-ubyte.gz" in result.stderr
     assert "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" in result.stderr
     assert str(tmp_path / "fashion-mnist") in result.stderr
     assert list((tmp_path / "fashion-mnist").iterdir()) == []  # no partial file
+
+
+TINY_RESNET = [
+    "--depth",
+    "8",
+    "--epochs",
+    "2",
+    "--train-size",
+    "256",
+    "--test-size",
+    "128",
+    "--batch-size",
+    "64",
+]
+
+
+def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
+    """No CIFAR-10 and no network: it says so, trains on the stand-in set, writes its JSON
+    summary, and a run resumed from its checkpoint continues."""
+    checkpoint, summary = tmp_path / "ck.npz", tmp_path / "run.json"
+    args = [
+        str(RESNET),
+        "--data-dir",
+        str(tmp_path),
+        *TINY_RESNET,
+        "--checkpoint",
+        str(checkpoint),
+        "--json",
+        str(summary),
+    ]
+    result = run(args, env=offline_env())
+    assert result.returncode == 0, result.stderr
+    assert "could not be downloaded" in result.stderr and "stand-in" in result.stderr
+    assert "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz" in result.stderr
+    assert re.search(
+        r"^done: test accuracy \d\.\d{4} on 128 stand-in test images", result.stdout, re.MULTILINE
+    ), result.stdout
+    report = json.loads(summary.read_text())
+    assert set(report) == {
+        "dataset",
+        "depth",
+        "residual",
+        "epochs",
+        "test_accuracy",
+        "train_seconds",
+        "images_per_second",
+        "device",
+    }
+    assert (report["dataset"], report["depth"], report["epochs"]) == ("stand-in", 8, 2)
+
+    resumed = run(
+        [
+            str(RESNET),
+            "--data-dir",
+            str(tmp_path),
+            *TINY_RESNET,
+            "--epochs",
+            "3",
+            "--resume",
+            str(checkpoint),
+        ],
+        env=offline_env(),
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "epoch 3/3" in resumed.stdout
