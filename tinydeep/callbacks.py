@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 
-from tinydeep import checkpoint
+import numpy as np
+
+from tinydeep import backend, checkpoint
 from tinydeep.backend import xp_of
 
 
@@ -56,14 +58,23 @@ class NonFiniteError(FloatingPointError):
 
 
 def first_non_finite(named_grads: dict) -> str | None:
-    """The name of the first gradient holding a NaN or an infinity, or None."""
+    """The name of the first gradient holding a NaN or an infinity, or None.
+
+    One flag per gradient is computed where the gradient lives, and the flags come back to
+    the host together: on a GPU that is one wait per step, not one per weight.
+    """
+    names, flags = [], []
     for name, grad in named_grads.items():
         if grad is None:
             continue
         values = getattr(grad, "values", grad)  # a RowSparseGrad keeps its rows in .values
-        if not bool(xp_of(values).isfinite(values).all()):
-            return name
-    return None
+        names.append(name)
+        flags.append(xp_of(values).isfinite(values).all())
+    if not flags:
+        return None
+    finite = backend.to_device(xp_of(flags[0]).stack(flags), "cpu")
+    bad = np.flatnonzero(~finite)
+    return names[bad[0]] if len(bad) else None
 
 
 class TerminateOnNaN(Callback):
