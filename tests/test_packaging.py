@@ -86,3 +86,16 @@ def test_a_built_wheel_holds_tinydeep_kernels_and_imports_from_a_clean_folder(tm
         env={"PYTHONPATH": str(target)},
     )
     assert Path(result.stdout.strip()).is_relative_to(target)
+
+
+def test_kernels_never_import_tinydeep():
+    import ast
+
+    for path in (ROOT / "kernels").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n == "tinydeep" or n.startswith("tinydeep.") for n in names), path

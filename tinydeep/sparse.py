@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydeep.backend import xp_of
+from tinydeep.backend import kernelized, xp_of
 
 
+@kernelized
 def scatter_add(target, indices, values) -> None:
     """target[indices] += values, adding up repeated indices (in place, NumPy or CuPy)."""
     if xp_of(target) is np:
@@ -25,6 +26,17 @@ def scatter_add(target, indices, values) -> None:
         import cupyx
 
         cupyx.scatter_add(target, indices, values)
+
+
+@kernelized
+def coalesce_rows(indices, values):
+    """(rows, summed): the distinct indices, sorted (J,), and the values of each added up
+    (J, *R): summed[j] is the sum of values[k] over every k with indices[k] == rows[j]."""
+    xp = xp_of(values)
+    rows, where = xp.unique(indices, return_inverse=True)
+    summed = xp.zeros((len(rows), *values.shape[1:]), dtype=values.dtype)
+    scatter_add(summed, where.reshape(-1), values)
+    return rows, summed
 
 
 class RowSparseGrad:
@@ -55,10 +67,7 @@ class RowSparseGrad:
 
     def coalesce(self) -> RowSparseGrad:
         """The same gradient with each row once, indices sorted, repeated rows summed."""
-        xp = xp_of(self.values)
-        rows, where = xp.unique(self.indices, return_inverse=True)
-        summed = xp.zeros((len(rows), *self.shape[1:]), dtype=self.values.dtype)
-        scatter_add(summed, where.reshape(-1), self.values)
+        rows, summed = coalesce_rows(self.indices, self.values)
         return RowSparseGrad(rows, summed, self.shape)
 
     def to_dense(self):

@@ -16,7 +16,7 @@ Read in this order:
   1. same_padding, padding_amounts, conv_output_size, window_geometry: the shapes (shared
      with the pooling ops in tinydeep/ops/pool.py)
   2. im2col, col2im: the copy and its gradient (pool.py uses them too)
-  3. conv2d_forward, conv2d_backward: the op
+  3. conv2d_forward (checks, then conv2d_gemm), conv2d_backward: the op
 
 Like every deep-learning library, "convolution" here is cross-correlation (the kernel is not
 flipped). Left out: dilation, groups, and a bias (the Conv2D layer adds it).
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinydeep.backend import xp_of
+from tinydeep.backend import kernelized, xp_of
 from tinydeep.tensor import differentiable
 
 # ---- 1. shapes: padding and output sizes along one axis, then the 2-D window geometry --------
@@ -117,6 +117,7 @@ def window_geometry(
 # ---- 2. im2col and col2im --------------------------------------------------------------------
 
 
+@kernelized  # kernels/cpu/conv.py: the same copy without np.pad
 def im2col(x, window: Window, pad_value=0.0):
     """Every window of x (N, H, W, C), padded with `pad_value`, as cols (N, OH, OW, KH, KW, C),
     a contiguous copy.
@@ -139,6 +140,7 @@ def im2col(x, window: Window, pad_value=0.0):
     return xp.ascontiguousarray(view)
 
 
+@kernelized  # kernels/cpu/conv.py: a gather without the padded buffer
 def col2im(dcols, x_shape: tuple, window: Window):
     """The gradient of im2col: dx (x_shape) with each window's gradient added back where the
     window was copied from; what falls on the padding is dropped.
@@ -170,19 +172,26 @@ def conv2d_forward(x, w, strides=(1, 1), padding="valid"):
     if w.ndim != 4:
         raise ValueError(f"conv2d: w must be 4-D (KH, KW, C, F), got shape {w.shape}")
     window = window_geometry("conv2d", x.shape, w.shape[:2], strides, padding)
-    kh, kw, c, f = w.shape
-    if x.shape[3] != c:
+    if x.shape[3] != w.shape[2]:
         raise ValueError(
             f"conv2d: x has {x.shape[3]} channels (shape {x.shape}) but w expects "
-            f"C={c} (shape {w.shape}, layout (KH, KW, C, F))"
+            f"C={w.shape[2]} (shape {w.shape}, layout (KH, KW, C, F))"
         )
-    cols = im2col(x, window)  # (N, OH, OW, KH, KW, C)
-    y = cols.reshape(-1, kh * kw * c) @ w.reshape(kh * kw * c, f)  # (N*OH*OW, F)
     # Cache x, not cols: cols is KH*KW times x's size for every layer of a network, and the
     # backward rebuilds it in one copy (as Caffe does).
-    return y.reshape(x.shape[0], *window.out, f), (x, w, window)
+    return conv2d_gemm(x, w, window), (x, w, window)
 
 
+@kernelized  # kernels/cpu/conv.py: the same, a few images at a time
+def conv2d_gemm(x, w, window: Window):
+    """y (N, OH, OW, F): the convolution proper, once conv2d_forward has checked the shapes."""
+    kh, kw, c, f = w.shape
+    cols = im2col(x, window)  # (N, OH, OW, KH, KW, C)
+    y = cols.reshape(-1, kh * kw * c) @ w.reshape(kh * kw * c, f)  # (N*OH*OW, F)
+    return y.reshape(x.shape[0], *window.out, f)
+
+
+@kernelized  # kernels/cpu/conv.py: the same, a few images at a time
 def conv2d_backward(dy, cache, needs_grad=(True, True)):
     """The forward was y2 = cols @ w2, with cols = im2col(x) as (N*OH*OW, KH*KW*C), w2 = w
     as (KH*KW*C, F), and y2 = y as (N*OH*OW, F); dy2 is dy in that shape. So

@@ -11,7 +11,7 @@ Read top to bottom: arithmetic, then the unary functions, then clip and where.
 
 from __future__ import annotations
 
-from tinydeep.backend import xp_of
+from tinydeep.backend import kernelized, xp_of
 from tinydeep.tensor import differentiable
 
 
@@ -187,12 +187,14 @@ def sigmoid_backward(dy, y):
     return (dy * y * (1 - y),)
 
 
+@kernelized
 def relu_forward(x):
     """y = max(x, 0)."""
     y = xp_of(x).maximum(x, 0)
     return y, y
 
 
+@kernelized
 def relu_backward(dy, y):
     """dx = dy where y > 0, else 0 (the kink at 0 gets 0)."""
     return (dy * (y > 0),)

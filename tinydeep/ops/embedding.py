@@ -13,6 +13,7 @@ Shapes: V rows in the table, D values per row, K ids per example.
 
 from __future__ import annotations
 
+from tinydeep.backend import kernelized
 from tinydeep.sparse import RowSparseGrad
 from tinydeep.tensor import differentiable
 
@@ -39,10 +40,23 @@ def check_ids(op: str, table, ids) -> None:
         raise ValueError(f"{op}: id {bad} is out of range for a table of V={rows} rows")
 
 
+@kernelized
+def gather_rows(table, ids):
+    """table[ids]: row ids[...] of the table (V, D) for every id; (..., D)."""
+    return table[ids]
+
+
+@kernelized
+def gather_rows_sum(table, ids):
+    """The K rows each example picks, added up: table (V, D), ids (N, K); (N, D)."""
+    return table[ids].sum(axis=1)
+
+
+@kernelized  # tinydeep_kernels.cuda replaces the whole forward, the CPU only the gather
 def embedding_forward(table, ids):
     """y = table[ids]: y[..., :] is row ids[...] of the table; y (..., D)."""
     check_ids("embedding", table, ids)
-    return table[ids], (ids, table.shape)
+    return gather_rows(table, ids), (ids, table.shape)
 
 
 def embedding_backward(dy, cache):
@@ -53,12 +67,13 @@ def embedding_backward(dy, cache):
     return RowSparseGrad(ids.reshape(-1), dy.reshape(-1, shape[1]), shape), None
 
 
+@kernelized
 def embedding_sum_forward(table, ids):
     """y[n] = sum over k of table[ids[n, k]]; ids (N, K), y (N, D)."""
     check_ids("embedding_sum", table, ids)
     if ids.ndim != 2:
         raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
-    return table[ids].sum(axis=1), (ids, table.shape)
+    return gather_rows_sum(table, ids), (ids, table.shape)
 
 
 def embedding_sum_backward(dy, cache):

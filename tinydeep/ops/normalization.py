@@ -19,10 +19,11 @@ Read in order: batch_moments, batch_norm_forward, batch_norm_backward.
 
 from __future__ import annotations
 
-from tinydeep.backend import xp_of
+from tinydeep.backend import kernelized, xp_of
 from tinydeep.tensor import Tensor, differentiable
 
 
+@kernelized
 def batch_moments(x):
     """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,).
 
@@ -39,6 +40,7 @@ def batch_moments(x):
     return mean, var
 
 
+@kernelized
 def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
     """y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per channel (the last axis).
 
@@ -64,6 +66,7 @@ def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
     return x_hat * gamma + beta, (x_hat, gamma, inv_std)
 
 
+@kernelized
 def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
     """(dx, dgamma, dbeta) for training mode, where mean and var are functions of x.
 

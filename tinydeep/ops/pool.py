@@ -10,13 +10,14 @@ Padding is "valid" (none) or "same" (TensorFlow's rule, see conv.same_padding), 
 positions never count: max pooling pads with -inf, average pooling divides by the number of
 real pixels in each window (as TensorFlow does, unlike PyTorch's default).
 
-Read max_pool2d first, then avg_pool2d.
+Read max_pool2d first (its forward checks the settings, then max_pool2d_argmax finds the
+maxima), then avg_pool2d.
 """
 
 from __future__ import annotations
 
-from tinydeep.backend import xp_of
-from tinydeep.ops.conv import col2im, im2col, window_geometry
+from tinydeep.backend import kernelized, xp_of
+from tinydeep.ops.conv import Window, col2im, im2col, window_geometry
 from tinydeep.tensor import differentiable
 
 
@@ -31,6 +32,13 @@ def _pool_window(op: str, x, pool_size, strides, padding):
 def max_pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid"):
     """y (N, OH, OW, C): the largest element of each KH x KW window of x (N, H, W, C)."""
     window = _pool_window("max_pool2d", x, pool_size, strides, padding)
+    y, argmax = max_pool2d_argmax(x, window)
+    return y, (argmax, x.shape, window)
+
+
+@kernelized  # kernels/cpu/pool.py: the same without the copy of the windows
+def max_pool2d_argmax(x, window: Window):
+    """y (N, OH, OW, C), the maximum of each window, and argmax (N, OH, OW, C), where it is."""
     xp = xp_of(x)
     lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min  # never a maximum
     n, (kh, kw), (oh, ow), c = x.shape[0], window.size, window.out, x.shape[3]
@@ -39,9 +47,10 @@ def max_pool2d_forward(x, pool_size=(2, 2), strides=None, padding="valid"):
     # TensorFlow and PyTorch.
     argmax = windows.argmax(axis=3)  # (N, OH, OW, C), in [0, KH*KW)
     y = xp.take_along_axis(windows, argmax[:, :, :, None], axis=3)[:, :, :, 0]
-    return y, (argmax, x.shape, window)
+    return y, argmax
 
 
+@kernelized  # kernels/cpu/pool.py: a gather without the one-hot windows
 def max_pool2d_backward(dy, cache):
     """dx = dy routed to the position of each window's maximum (the first one if several are
     equal), summed where windows overlap; 0 elsewhere."""

@@ -1,0 +1,208 @@
+"""Numba kernels for convolution: im2col and col2im, and the whole conv2d computed in chunks.
+
+replaces tinydeep/ops/conv.py:im2col, tinydeep/ops/conv.py:col2im,
+         tinydeep/ops/conv.py:conv2d_gemm and tinydeep/ops/conv.py:conv2d_backward
+
+The references pad x with np.pad, copy every window into one cols array (KH*KW times the size
+of x: 75 MB for ResNet-20's first 32x32x16 layer at batch 128), and run one GEMM over it;
+col2im adds into a padded buffer that is then cropped. Here:
+
+- im2col / col2im never build a padded copy: im2col writes `pad_value` where a window hangs
+  over the border, col2im only visits real pixels.
+- conv2d_gemm / conv2d_backward run im2col, the GEMMs and col2im on a few images at a time,
+  through one buffer of at most CHUNK_BYTES that stays in the caches, instead of on the
+  whole batch: the big cols array is never written out to memory and read back. The GEMMs stay in
+  NumPy (BLAS). When the batch fits in one chunk these are the reference's very GEMM calls
+  and the results are the reference's bit for bit. In several chunks they differ from it by
+  float rounding only: dw is summed chunk by chunk, and BLAS may round a GEMM of fewer rows
+  differently (rarely; not at all for ResNet-20's layers with this machine's OpenBLAS).
+
+Loop order. im2col walks the output pixels (N, OH, OW), then KH, KW, C: the writes to cols are
+one contiguous stream, the reads C-long runs of x. col2im is a gather, not a scatter: each
+real pixel of dx (N, H, W) sums the gradients of the windows that copied it, in the
+reference's order (kernel offset (i, j) row-major, starting from 0), so it matches the
+reference bit for bit. Both index flat arrays with unsigned offsets: with signed ones Numba
+checks every index for wraparound and the C-long inner copy is not vectorised (6x slower).
+The loops are serial: on a 2-core machine, Numba's OpenMP threads and OpenBLAS's threads
+(the GEMMs between the copies) spin against each other, and prange over the rows measured
+slower than serial in the whole conv step.
+
+Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), w (KH, KW, C, F), y (N, OH, OW, F), cols
+(N, OH, OW, KH, KW, C), dcols offset-major (KH, KW, N, OH, OW, C). `window` is the plain tuple
+((KH, KW), (SH, SW), (OH, OW), ((top, bottom), (left, right))) (conv.py's Window).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+__all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
+
+# cols of one chunk of images. Measured on the ResNet-20 layers (2-core EPYC, 2 MB L2 per core,
+# 32 MB L3): 4 MB fastest; 1-2 MB make too many small GEMMs, 32 MB spill out of the L3.
+CHUNK_BYTES = 1 << 22
+
+
+def _geometry(window) -> tuple:
+    """The window as the flat int tuple the loops take: (KH, KW, SH, SW, top, left, OH, OW)."""
+    (kh, kw), (sh, sw), (oh, ow), ((top, _), (left, _)) = window
+    return (kh, kw, sh, sw, top, left, oh, ow)
+
+
+# ---- im2col and col2im ------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _im2col_loop(x, shape, geometry, pad_value, cols):
+    """x flat (N*H*W*C) -> cols flat (N*OH*OW*KH*KW*C)."""
+    n, h, w, c = shape
+    kh, kw, sh, sw, top, left, oh, ow = geometry
+    cu = uint64(c)
+    o = uint64(0)  # the next element of cols to write
+    for b in range(n):
+        for r in range(oh):
+            for q in range(ow):
+                for i in range(kh):
+                    y = r * sh + i - top  # the input row under window row i, maybe padding
+                    for j in range(kw):
+                        u = q * sw + j - left
+                        if 0 <= y < h and 0 <= u < w:
+                            s = uint64(((b * h + y) * w + u) * c)
+                            for k in range(cu):
+                                cols[o + k] = x[s + k]
+                        else:
+                            for k in range(cu):
+                                cols[o + k] = pad_value
+                        o += cu
+
+
+def im2col(x: np.ndarray, window, pad_value=0.0) -> np.ndarray:
+    """Every window of x (N, H, W, C), padded with `pad_value`, as cols (N, OH, OW, KH, KW, C),
+    a new contiguous array (the reference's result, exactly)."""
+    (kh, kw), _, (oh, ow), _ = window
+    x = np.ascontiguousarray(x)
+    n, _, _, c = x.shape
+    cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+    pad = x.dtype.type(pad_value)
+    _im2col_loop(x.reshape(-1), x.shape, _geometry(window), pad, cols.reshape(-1))
+    return cols
+
+
+@njit(cache=True)
+def _col2im_loop(dcols, dcols_n, geometry, dx, shape):
+    """dcols flat (KH*KW*dcols_n*OH*OW*C) -> dx flat (N*H*W*C), N <= dcols_n images."""
+    n, h, w, c = shape
+    kh, kw, sh, sw, top, left, oh, ow = geometry
+    cu = uint64(c)
+    block = uint64(dcols_n * oh * ow * c)  # the size of one kernel offset's slab of dcols
+    o = uint64(0)  # the next element of dx to write
+    for b in range(n):
+        for y in range(h):
+            for u in range(w):
+                for k in range(cu):
+                    dx[o + k] = 0
+                for i in range(kh):
+                    t = y + top - i  # window row r took this pixel at offset i: r*SH + i = y + top
+                    if t < 0 or t % sh != 0 or t // sh >= oh:
+                        continue
+                    r = t // sh
+                    for j in range(kw):
+                        s = u + left - j
+                        if s < 0 or s % sw != 0 or s // sw >= ow:
+                            continue
+                        d = uint64(i * kw + j) * block + uint64(((b * oh + r) * ow + s // sw) * c)
+                        for k in range(cu):
+                            dx[o + k] += dcols[d + k]
+                o += cu
+
+
+def col2im(dcols: np.ndarray, x_shape: tuple, window) -> np.ndarray:
+    """The gradient of im2col: dx (x_shape), each window's gradient from dcols
+    (KH, KW, N, OH, OW, C) added back where the window was copied from; padding dropped."""
+    dcols = np.ascontiguousarray(dcols)  # avg pooling passes a broadcast view
+    dx = np.empty(tuple(x_shape), dtype=dcols.dtype)
+    geometry = _geometry(window)
+    _col2im_loop(dcols.reshape(-1), x_shape[0], geometry, dx.reshape(-1), tuple(x_shape))
+    return dx
+
+
+# ---- conv2d in chunks of images ---------------------------------------------------------------
+
+
+def _chunked(x, w, dy=None) -> bool:
+    """Whether the chunked path applies: one float dtype throughout (else the one-shot maths,
+    whose type promotion the chunks' preallocated outputs would not follow)."""
+    dtypes = {x.dtype, w.dtype} | ({dy.dtype} if dy is not None else set())
+    return len(dtypes) == 1 and x.dtype in (np.float32, np.float64)
+
+
+def _images_per_chunk(n: int, oh: int, ow: int, k: int, itemsize: int) -> int:
+    """How many images' cols (OH*OW rows of K values each) fit in CHUNK_BYTES (at least 1)."""
+    return max(1, min(n, CHUNK_BYTES // max(1, oh * ow * k * itemsize)))
+
+
+def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
+    """y (N, OH, OW, F) = im2col(x) (N*OH*OW, KH*KW*C) @ w (KH*KW*C, F), a chunk of images at a
+    time (the reference's y; to float rounding when in several chunks)."""
+    kh, kw, c, f = w.shape
+    (oh, ow), k = window[2], kh * kw * c
+    if not _chunked(x, w):
+        return (im2col(x, window).reshape(-1, k) @ w.reshape(k, f)).reshape(-1, oh, ow, f)
+    x, w2 = np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(k, f)
+    n, rows = x.shape[0], oh * ow  # rows of cols per image
+    step = _images_per_chunk(n, oh, ow, k, x.itemsize)
+    geometry, zero = _geometry(window), x.dtype.type(0)
+    buffer = np.empty(step * rows * k, dtype=x.dtype)
+    y = np.empty((n, oh, ow, f), dtype=x.dtype)
+    y2 = y.reshape(-1, f)
+    for b0 in range(0, n, step):
+        b1 = min(n, b0 + step)
+        cols = buffer[: (b1 - b0) * rows * k]
+        _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
+        np.matmul(cols.reshape(-1, k), w2, out=y2[b0 * rows : b1 * rows])
+    return y
+
+
+def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
+    """(dx, dw) as the reference computes them (dw = cols^T @ dy2, dx = col2im(dy2 @ w2^T)),
+    a chunk of images at a time, dw as the sum of the chunks' cols^T @ dy2 (the reference's
+    results; to float rounding when in several chunks). The cache is the reference's,
+    (x, w, window)."""
+    x, w, window = cache
+    kh, kw, c, f = w.shape
+    (oh, ow), k = window[2], kh * kw * c
+    dx = dw = None
+    if not _chunked(x, w, dy):  # the reference's maths in one shot
+        dy2 = dy.reshape(-1, f)
+        if needs_grad[1]:
+            dw = (im2col(x, window).reshape(-1, k).T @ dy2).reshape(w.shape)
+        if needs_grad[0]:
+            dcols = dy2 @ w.reshape(kh * kw, c, f).transpose(0, 2, 1)
+            dx = col2im(dcols.reshape(kh, kw, *dy.shape[:3], c), x.shape, window)
+        return dx, dw
+    x, dy2 = np.ascontiguousarray(x), np.ascontiguousarray(dy).reshape(-1, f)
+    n, rows = x.shape[0], oh * ow
+    step = _images_per_chunk(n, oh, ow, k, x.itemsize)
+    geometry, zero = _geometry(window), x.dtype.type(0)
+    buffer = np.empty(step * rows * k, dtype=x.dtype)  # cols, then dcols, of one chunk
+    if needs_grad[1]:
+        dw, dw_chunk = np.zeros((k, f), dtype=x.dtype), np.empty((k, f), dtype=x.dtype)
+    if needs_grad[0]:
+        dx = np.empty_like(x)
+        w_t = w.reshape(kh * kw, c, f).transpose(0, 2, 1)  # (KH*KW, F, C)
+    for b0 in range(0, n, step):
+        b1 = min(n, b0 + step)
+        m, dy_chunk = (b1 - b0) * rows, dy2[b0 * rows : b1 * rows]
+        if needs_grad[1]:
+            cols = buffer[: m * k]
+            _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
+            if b0 == 0:  # one chunk: the reference's very GEMM
+                np.matmul(cols.reshape(m, k).T, dy_chunk, out=dw)
+            else:
+                dw += np.matmul(cols.reshape(m, k).T, dy_chunk, out=dw_chunk)
+        if needs_grad[0]:
+            dcols = buffer[: m * k]  # offset-major (KH*KW, m, C), as col2im reads it
+            np.matmul(dy_chunk, w_t, out=dcols.reshape(kh * kw, m, c))
+            _col2im_loop(dcols, b1 - b0, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
+    return dx, None if dw is None else dw.reshape(w.shape)

@@ -1,0 +1,54 @@
+"""Numba kernels for ReLU, forward and backward.
+
+replaces tinydeep/ops/elementwise.py:relu_forward
+replaces tinydeep/ops/elementwise.py:relu_backward
+
+NumPy's backward, dy * (y > 0), makes a boolean array and then multiplies: two passes and a
+temporary. Here each is one pass over the flattened arrays, split over the cores, with the
+reference's exact arithmetic (dy times 0 or 1, so a NaN or infinite dy where y <= 0 still
+gives NaN, and max(x, 0) keeps a NaN x), so the results are the reference's bit for bit.
+Other dtypes, and arrays of different shapes, take the NumPy lines of the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["relu_backward", "relu_forward"]
+
+FLOATS = (np.float32, np.float64)
+
+
+@njit(cache=True, parallel=True)
+def _relu_loop(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 or np.isnan(v) else 0  # as np.maximum: NaN kept, -0.0 becomes 0.0
+
+
+@njit(cache=True, parallel=True)
+def _relu_backward_loop(dy, y, dx):
+    for i in prange(dy.size):
+        dx[i] = dy[i] * (y[i] > 0)
+
+
+def relu_forward(x):
+    """y = max(x, 0); the cache is y."""
+    if x.dtype not in FLOATS:
+        y = np.maximum(x, 0)
+        return y, y
+    y = np.empty(x.shape, dtype=x.dtype)
+    _relu_loop(np.ascontiguousarray(x).reshape(-1), y.reshape(-1))
+    return y, y
+
+
+def relu_backward(dy, y):
+    """dx = dy where y > 0, else 0 (times 0, as the reference)."""
+    if dy.dtype not in FLOATS or dy.shape != y.shape:
+        return (dy * (y > 0),)
+    dx = np.empty(dy.shape, dtype=dy.dtype)
+    _relu_backward_loop(
+        np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1)
+    )
+    return (dx,)

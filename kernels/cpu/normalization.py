@@ -1,0 +1,206 @@
+"""Numba kernels for training-mode batch normalization.
+
+replaces tinydeep/ops/normalization.py:batch_moments
+replaces tinydeep/ops/normalization.py:batch_norm_forward
+replaces tinydeep/ops/normalization.py:batch_norm_backward
+
+x (N, ..., C) is read as a matrix (M, C): M = N*H*W rows, the channels the fast, contiguous
+axis. NumPy reduces such an array over its rows one row at a time, which is slow for 16-64
+channels; here every per-channel reduction splits the rows into fixed blocks of BLOCK rows,
+sums each block into its own row of a (blocks, C) float64 array (prange over blocks: no two
+threads write the same place), then adds the blocks up. The blocks do not depend on the
+number of threads, so neither does the result.
+
+Accuracy. The sums run in float64 for float32 data too. batch_moments sums d = x - shift and
+d*d, with shift one row of x per channel, and takes var = mean(d*d) - mean(d)**2: the shift
+bounds the cancellation in that difference by M (var >= (x0 - mean)**2 / M for any row x0),
+which float64 absorbs for float32 data in one pass. float64 data takes a second pass shifted
+by the mean itself (the corrected two-pass algorithm of Chan, Golub and LeVeque), as accurate
+as the reference's two passes.
+
+The cache is the reference's (x_hat, gamma, inv_std), so the forward and the backward can be
+swapped for their references independently; the forward writes y and x_hat in one pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["batch_moments", "batch_norm_backward", "batch_norm_forward"]
+
+BLOCK = 256  # rows per block of a reduction
+STRIP = 256  # values per strip of rows, at least (see _strip_width)
+
+
+@njit(cache=True)
+def _strip_width(c):
+    """Rows per strip: a strip of U rows, U * C values, is summed into U * C accumulators, so
+    one row's sums never wait on the previous row's (a chain through memory that would cap
+    the loop at one row per few cycles)."""
+    return max(1, STRIP // c)
+
+
+@njit(cache=True, parallel=True)
+def _shifted_sums(x, shift):
+    """Per channel, sum(x - shift) and sum((x - shift)**2) over the rows, in float64."""
+    m, c = x.shape
+    u = _strip_width(c)
+    w = u * c
+    flat = x.reshape(-1)
+    shifts = np.empty(w)  # shift repeated for each row of a strip
+    for k in range(w):
+        shifts[k] = shift[k % c]
+    blocks = (m + BLOCK - 1) // BLOCK
+    s1 = np.zeros((blocks, w))
+    s2 = np.zeros((blocks, w))
+    for b in prange(blocks):
+        a1, a2 = s1[b], s2[b]
+        i, stop = b * BLOCK, min(m, (b + 1) * BLOCK)
+        while i + u <= stop:  # whole strips of u rows
+            for k in range(w):
+                d = flat[i * c + k] - shifts[k]
+                a1[k] += d
+                a2[k] += d * d
+            i += u
+        for k in range((stop - i) * c):  # the last rows of the array
+            d = flat[i * c + k] - shifts[k]
+            a1[k] += d
+            a2[k] += d * d
+    return _fold(s1, c), _fold(s2, c)
+
+
+@njit(cache=True, parallel=True)
+def _grad_sums(dy, x_hat):
+    """Per channel, sum(dy) and sum(dy * x_hat) over the rows, in float64."""
+    m, c = dy.shape
+    u = _strip_width(c)
+    w = u * c
+    flat_dy, flat_xh = dy.reshape(-1), x_hat.reshape(-1)
+    blocks = (m + BLOCK - 1) // BLOCK
+    s1 = np.zeros((blocks, w))
+    s2 = np.zeros((blocks, w))
+    for b in prange(blocks):
+        a1, a2 = s1[b], s2[b]
+        start, stop = b * BLOCK * c, min(m, (b + 1) * BLOCK) * c
+        for base in range(start, stop, w):
+            for k in range(min(w, stop - base)):
+                g = np.float64(flat_dy[base + k])
+                a1[k] += g
+                a2[k] += g * flat_xh[base + k]
+    return _fold(s1, c), _fold(s2, c)
+
+
+@njit(cache=True)
+def _fold(partial, c):
+    """(blocks, U * C) partial sums -> (C,)."""
+    out = np.zeros(c)
+    for b in range(partial.shape[0]):
+        for k in range(partial.shape[1]):
+            out[k % c] += partial[b, k]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _forward_loop(x, mean, inv_std, gamma, beta, y, x_hat):
+    m, c = x.shape
+    for b in prange((m + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(m, (b + 1) * BLOCK)):
+            for j in range(c):
+                h = (x[i, j] - mean[j]) * inv_std[j]  # the reference's operations, in its dtype
+                x_hat[i, j] = h
+                y[i, j] = h * gamma[j] + beta[j]
+
+
+@njit(cache=True, parallel=True)
+def _dx_loop(dy, x_hat, scale, shift, slope, dx):
+    """dx = scale * dy + slope * x_hat + shift per channel, in float64, rounded once."""
+    m, c = dy.shape
+    for b in prange((m + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(m, (b + 1) * BLOCK)):
+            for j in range(c):
+                dx[i, j] = scale[j] * dy[i, j] + slope[j] * x_hat[i, j] + shift[j]
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """a (..., C) as a C-contiguous (M, C) matrix: a view when it can be, else a copy."""
+    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+
+
+def batch_moments(x):
+    """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,), biased."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
+    if x.dtype not in (np.float32, np.float64) or x.size == 0:
+        axes = tuple(range(x.ndim - 1))  # other dtypes and empty batches: NumPy's answer
+        mean = x.mean(axis=axes)
+        centered = x - mean
+        return mean, (centered * centered).mean(axis=axes)
+    rows = _rows(x)
+    m = rows.shape[0]
+    shift = rows[0].astype(np.float64)
+    s1, s2 = _shifted_sums(rows, shift)
+    if x.dtype == np.float64:  # a second pass, shifted by the mean of the first
+        shift = shift + s1 / m
+        s1, s2 = _shifted_sums(rows, shift)
+    d_mean = s1 / m
+    var = np.maximum(s2 / m - d_mean * d_mean, 0.0)
+    return (shift + d_mean).astype(x.dtype), var.astype(x.dtype)
+
+
+def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
+    """y = (x - mean) / sqrt(var + epsilon) * gamma + beta; cache (x_hat, gamma, inv_std)."""
+    # A Tensor's array, as in the reference (this package cannot import Tensor).
+    mean = mean if isinstance(mean, np.ndarray) else mean.data
+    var = var if isinstance(var, np.ndarray) else var.data
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
+    channels = x.shape[-1]
+    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
+        if value.shape != (channels,):
+            raise ValueError(
+                f"batch_norm: {name} must have shape ({channels},), one value per channel of "
+                f"x {x.shape}, got {value.shape}"
+            )
+    inv_std = 1 / np.sqrt(var + epsilon)  # (C,), exactly as the reference
+    dtype = np.result_type(x, gamma, beta, mean, inv_std)
+    if dtype not in (np.float32, np.float64):
+        x_hat = (x - mean) * inv_std
+        return x_hat * gamma + beta, (x_hat, gamma, inv_std)
+    rows = _rows(x.astype(dtype, copy=False))
+    y = np.empty(x.shape, dtype=dtype)
+    x_hat = np.empty(x.shape, dtype=dtype)
+    per_channel = [np.ascontiguousarray(v, dtype=dtype) for v in (mean, inv_std, gamma, beta)]
+    _forward_loop(rows, *per_channel, y.reshape(rows.shape), x_hat.reshape(rows.shape))
+    return y, (x_hat, gamma, inv_std)
+
+
+def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
+    """(dx, dgamma, dbeta): dbeta = sum(dy), dgamma = sum(dy * x_hat), then
+    dx = gamma * inv_std / M * (M * dy - dbeta - x_hat * dgamma), per channel."""
+    x_hat, gamma, inv_std = cache
+    sums_dtype = np.result_type(dy, x_hat)
+    dx_dtype = np.result_type(gamma, inv_std, sums_dtype)
+    if dx_dtype not in (np.float32, np.float64) or dy.size == 0:
+        axes = tuple(range(dy.ndim - 1))
+        m = x_hat.size // x_hat.shape[-1]
+        dbeta, dgamma = dy.sum(axis=axes), (dy * x_hat).sum(axis=axes)
+        dx = (gamma * inv_std / m) * (m * dy - dbeta - x_hat * dgamma) if needs_grad[0] else None
+        return dx, dgamma, dbeta
+    dy_rows = _rows(dy.astype(sums_dtype, copy=False))
+    x_hat_rows = _rows(x_hat.astype(sums_dtype, copy=False))
+    sum_dy, sum_dy_xhat = _grad_sums(dy_rows, x_hat_rows)
+    dx = None
+    if needs_grad[0]:  # skipped for a batch norm applied straight to the data
+        m = dy_rows.shape[0]
+        scale = gamma.astype(np.float64) * inv_std.astype(np.float64)  # (C,)
+        dx = np.empty(dy.shape, dtype=dx_dtype)
+        _dx_loop(
+            dy_rows,
+            x_hat_rows,
+            scale,
+            -scale * sum_dy / m,
+            -scale * sum_dy_xhat / m,
+            dx.reshape(dy_rows.shape),
+        )
+    return dx, sum_dy_xhat.astype(sums_dtype), sum_dy.astype(sums_dtype)

@@ -1,0 +1,72 @@
+// The window copies of convolution and pooling, one CUDA thread per output element.
+//
+// replaces tinydeep/ops/conv.py:im2col   (kernel im2col)
+// replaces tinydeep/ops/conv.py:col2im   (kernel col2im)
+//
+// Shapes (NHWC, as in tinydeep/ops/conv.py): x, dx (N, H, W, C); cols (N, OH, OW, KH, KW, C);
+// dcols offset-major (KH, KW, N, OH, OW, C). Every array is C-contiguous (the Python side
+// makes sure). Window (r, q) starts at padded-input pixel (r*SH, q*SW); the padding is `top`
+// rows above and `left` columns to the left of the real pixels, so window offset (i, j) of
+// window (r, q) reads real pixel (r*SH + i - top, q*SW + j - left), or the padding when that
+// falls outside [0, H) x [0, W).
+//
+// Flat indices are 64-bit (a batch's cols easily pass 2^31 elements); coordinates are int.
+
+template <typename T>
+__global__ void im2col(const T* x, T* cols, const T pad_value,
+                       const int n, const int h, const int w, const int c,
+                       const int oh, const int ow, const int kh, const int kw,
+                       const int sh, const int sw, const int top, const int left,
+                       const long long total) {
+  const long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (index >= total) return;
+  // index -> (b, r, q, i, j, k) of cols, row-major.
+  long long rest = index;
+  const int k = rest % c; rest /= c;
+  const int j = rest % kw; rest /= kw;
+  const int i = rest % kh; rest /= kh;
+  const int q = rest % ow; rest /= ow;
+  const int r = rest % oh; rest /= oh;
+  const int b = (int)rest;
+  const int y = r * sh + i - top;   // the input row under window row i, maybe in the padding
+  const int u = q * sw + j - left;  // the input column under window column j
+  if (0 <= y && y < h && 0 <= u && u < w) {
+    cols[index] = x[(((long long)b * h + y) * w + u) * c + k];
+  } else {
+    cols[index] = pad_value;
+  }
+}
+
+// The gradient of im2col as a gather: each thread owns one real pixel of dx and sums the
+// gradients of the windows that copied it. No two threads write one element (no atomics),
+// and the sum runs in the reference's order, kernel offset (i, j) row-major starting from 0,
+// so the result is deterministic and equal to the reference's.
+template <typename T>
+__global__ void col2im(const T* dcols, T* dx,
+                       const int n, const int h, const int w, const int c,
+                       const int oh, const int ow, const int kh, const int kw,
+                       const int sh, const int sw, const int top, const int left,
+                       const long long total) {
+  const long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (index >= total) return;
+  // index -> (b, y, u, k) of dx, row-major.
+  long long rest = index;
+  const int k = rest % c; rest /= c;
+  const int u = rest % w; rest /= w;
+  const int y = rest % h; rest /= h;
+  const int b = (int)rest;
+  T sum = 0;
+  for (int i = 0; i < kh; ++i) {
+    // Window row r took this pixel at offset i when r*SH + i = y + top.
+    const int t = y + top - i;
+    if (t < 0 || t % sh != 0 || t / sh >= oh) continue;
+    const int r = t / sh;
+    for (int j = 0; j < kw; ++j) {
+      const int s = u + left - j;
+      if (s < 0 || s % sw != 0 || s / sw >= ow) continue;
+      const int q = s / sw;
+      sum += dcols[((((long long)(i * kw + j) * n + b) * oh + r) * ow + q) * c + k];
+    }
+  }
+  dx[index] = sum;
+}
