@@ -3,7 +3,8 @@
 Every module in this folder lists its kernels in `__all__`; each name is the name of the
 tinydeep reference function the kernel replaces (its file header says which), and is
 gathered here, so `tinydeep_kernels.cpu.<name>` is the kernel. Conventions: @njit with
-cache=True, parallel=True where it measured faster, never fastmath (results must match the
+cache=True, parallel=True only where it measured faster in a whole training step (none
+does yet: Numba's threads and OpenBLAS's contend for the same cores), never fastmath (results must match the
 reference); a small public wrapper checks and allocates, a private @njit loop computes.
 """
 

@@ -4,7 +4,8 @@ replaces tinydeep/ops/elementwise.py:relu_forward
 replaces tinydeep/ops/elementwise.py:relu_backward
 
 NumPy's backward, dy * (y > 0), makes a boolean array and then multiplies: two passes and a
-temporary. Here each is one pass over the flattened arrays, split over the cores, with the
+temporary. Here each is one serial pass over the flattened arrays (prange's threads contend
+with OpenBLAS's between the GEMMs of a training step), with the
 reference's exact arithmetic (dy times 0 or 1, so a NaN or infinite dy where y <= 0 still
 gives NaN, and max(x, 0) keeps a NaN x), so the results are the reference's bit for bit.
 Other dtypes, and arrays of different shapes, take the NumPy lines of the reference.
@@ -13,23 +14,23 @@ Other dtypes, and arrays of different shapes, take the NumPy lines of the refere
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["relu_backward", "relu_forward"]
 
 FLOATS = (np.float32, np.float64)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _relu_loop(x, y):
-    for i in prange(x.size):
+    for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 or np.isnan(v) else 0  # as np.maximum: NaN kept, -0.0 becomes 0.0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _relu_backward_loop(dy, y, dx):
-    for i in prange(dy.size):
+    for i in range(dy.size):
         dx[i] = dy[i] * (y[i] > 0)
 
 

@@ -7,9 +7,10 @@ replaces tinydeep/ops/normalization.py:batch_norm_backward
 x (N, ..., C) is read as a matrix (M, C): M = N*H*W rows, the channels the fast, contiguous
 axis. NumPy reduces such an array over its rows one row at a time, which is slow for 16-64
 channels; here every per-channel reduction splits the rows into fixed blocks of BLOCK rows,
-sums each block into its own row of a (blocks, C) float64 array (prange over blocks: no two
-threads write the same place), then adds the blocks up. The blocks do not depend on the
-number of threads, so neither does the result.
+sums each block into its own row of a (blocks, C) float64 array, then adds the blocks up.
+The loops are serial: with prange, Numba's worker threads and OpenBLAS's threads (the
+convolutions' GEMMs run between these kernels) spin against each other on the same cores,
+and a ResNet-20 step measured slower than with serial loops.
 
 Accuracy. The sums run in float64 for float32 data too. batch_moments sums d = x - shift and
 d*d, with shift one row of x per channel, and takes var = mean(d*d) - mean(d)**2: the shift
@@ -25,7 +26,7 @@ swapped for their references independently; the forward writes y and x_hat in on
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 __all__ = ["batch_moments", "batch_norm_backward", "batch_norm_forward"]
 
@@ -41,7 +42,7 @@ def _strip_width(c):
     return max(1, STRIP // c)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _shifted_sums(x, shift):
     """Per channel, sum(x - shift) and sum((x - shift)**2) over the rows, in float64."""
     m, c = x.shape
@@ -54,7 +55,7 @@ def _shifted_sums(x, shift):
     blocks = (m + BLOCK - 1) // BLOCK
     s1 = np.zeros((blocks, w))
     s2 = np.zeros((blocks, w))
-    for b in prange(blocks):
+    for b in range(blocks):
         a1, a2 = s1[b], s2[b]
         i, stop = b * BLOCK, min(m, (b + 1) * BLOCK)
         while i + u <= stop:  # whole strips of u rows
@@ -70,7 +71,7 @@ def _shifted_sums(x, shift):
     return _fold(s1, c), _fold(s2, c)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _grad_sums(dy, x_hat):
     """Per channel, sum(dy) and sum(dy * x_hat) over the rows, in float64."""
     m, c = dy.shape
@@ -80,7 +81,7 @@ def _grad_sums(dy, x_hat):
     blocks = (m + BLOCK - 1) // BLOCK
     s1 = np.zeros((blocks, w))
     s2 = np.zeros((blocks, w))
-    for b in prange(blocks):
+    for b in range(blocks):
         a1, a2 = s1[b], s2[b]
         start, stop = b * BLOCK * c, min(m, (b + 1) * BLOCK) * c
         for base in range(start, stop, w):
@@ -101,10 +102,10 @@ def _fold(partial, c):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _forward_loop(x, mean, inv_std, gamma, beta, y, x_hat):
     m, c = x.shape
-    for b in prange((m + BLOCK - 1) // BLOCK):
+    for b in range((m + BLOCK - 1) // BLOCK):
         for i in range(b * BLOCK, min(m, (b + 1) * BLOCK)):
             for j in range(c):
                 h = (x[i, j] - mean[j]) * inv_std[j]  # the reference's operations, in its dtype
@@ -112,11 +113,11 @@ def _forward_loop(x, mean, inv_std, gamma, beta, y, x_hat):
                 y[i, j] = h * gamma[j] + beta[j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _dx_loop(dy, x_hat, scale, shift, slope, dx):
     """dx = scale * dy + slope * x_hat + shift per channel, in float64, rounded once."""
     m, c = dy.shape
-    for b in prange((m + BLOCK - 1) // BLOCK):
+    for b in range((m + BLOCK - 1) // BLOCK):
         for i in range(b * BLOCK, min(m, (b + 1) * BLOCK)):
             for j in range(c):
                 dx[i, j] = scale[j] * dy[i, j] + slope[j] * x_hat[i, j] + shift[j]
