@@ -58,3 +58,11 @@ def test_the_environment_variable_turns_kernels_off():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc():
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert backend.keep_freed_memory()
