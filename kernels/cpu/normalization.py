@@ -1,7 +1,7 @@
 """Numba kernels for training-mode batch normalization.
 
 replaces tinydeep/ops/normalization.py:batch_moments
-replaces tinydeep/ops/normalization.py:batch_norm_forward
+replaces tinydeep/ops/normalization.py:batch_norm_normalize
 replaces tinydeep/ops/normalization.py:batch_norm_backward
 
 x (N, ..., C) is read as a matrix (M, C): M = N*H*W rows, the channels the fast, contiguous
@@ -19,8 +19,9 @@ which float64 absorbs for float32 data in one pass. float64 data takes a second 
 by the mean itself (the corrected two-pass algorithm of Chan, Golub and LeVeque), as accurate
 as the reference's two passes.
 
-The cache is the reference's (x_hat, gamma, inv_std), so the forward and the backward can be
-swapped for their references independently; the forward writes y and x_hat in one pass.
+batch_norm_normalize returns the reference's (y, x_hat), so the forward and the backward can
+be swapped for their references independently; it writes y and x_hat in one pass. The
+settings are checked once, in the reference's batch_norm_forward, which calls it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["batch_moments", "batch_norm_backward", "batch_norm_forward"]
+__all__ = ["batch_moments", "batch_norm_backward", "batch_norm_normalize"]
 
 BLOCK = 256  # rows per block of a reduction
 STRIP = 256  # values per strip of rows, at least (see _strip_width)
@@ -149,31 +150,18 @@ def batch_moments(x):
     return (shift + d_mean).astype(x.dtype), var.astype(x.dtype)
 
 
-def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
-    """y = (x - mean) / sqrt(var + epsilon) * gamma + beta; cache (x_hat, gamma, inv_std)."""
-    # A Tensor's array, as in the reference (this package cannot import Tensor).
-    mean = mean if isinstance(mean, np.ndarray) else mean.data
-    var = var if isinstance(var, np.ndarray) else var.data
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
-    channels = x.shape[-1]
-    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
-        if value.shape != (channels,):
-            raise ValueError(
-                f"batch_norm: {name} must have shape ({channels},), one value per channel of "
-                f"x {x.shape}, got {value.shape}"
-            )
-    inv_std = 1 / np.sqrt(var + epsilon)  # (C,), exactly as the reference
+def batch_norm_normalize(x, gamma, beta, mean, inv_std):
+    """y = x_hat * gamma + beta and x_hat = (x - mean) * inv_std, in one pass; (y, x_hat)."""
     dtype = np.result_type(x, gamma, beta, mean, inv_std)
     if dtype not in (np.float32, np.float64):
         x_hat = (x - mean) * inv_std
-        return x_hat * gamma + beta, (x_hat, gamma, inv_std)
+        return x_hat * gamma + beta, x_hat
     rows = _rows(x.astype(dtype, copy=False))
     y = np.empty(x.shape, dtype=dtype)
     x_hat = np.empty(x.shape, dtype=dtype)
     per_channel = [np.ascontiguousarray(v, dtype=dtype) for v in (mean, inv_std, gamma, beta)]
     _forward_loop(rows, *per_channel, y.reshape(rows.shape), x_hat.reshape(rows.shape))
-    return y, (x_hat, gamma, inv_std)
+    return y, x_hat
 
 
 def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):

@@ -1,7 +1,7 @@
 """CUDA kernels for training-mode batch normalization.
 
 replaces tinydeep/ops/normalization.py:batch_moments
-replaces tinydeep/ops/normalization.py:batch_norm_forward
+replaces tinydeep/ops/normalization.py:batch_norm_normalize
 replaces tinydeep/ops/normalization.py:batch_norm_backward
 
 The references spend a temporary (N, ..., C) array on nearly every line (x - mean, its
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import cupy
 
-__all__ = ["batch_moments", "batch_norm_backward", "batch_norm_forward"]
+__all__ = ["batch_moments", "batch_norm_backward", "batch_norm_normalize"]
 
 # sum over M of (x - mean)^2, the second pass of the two-pass variance: mean is (C,) and
 # broadcasts; an integer x is promoted to mean's floating type first, as x - mean would be.
@@ -51,7 +51,7 @@ _normalize = cupy.ElementwiseKernel(
     x_hat = (x - mean) * inv_std;
     y = x_hat * gamma + beta;
     """,
-    "batch_norm_forward",
+    "batch_norm_normalize",
 )
 
 # dx = scale * (m * dy - dbeta - x_hat * dgamma), scale = gamma * inv_std / m  (C,)
@@ -61,11 +61,6 @@ _input_gradient = cupy.ElementwiseKernel(
     "dx = scale * (m * dy - dbeta - x_hat * dgamma)",
     "batch_norm_backward",
 )
-
-
-def _array(value):
-    """The array of a setting passed as an array or as a tinydeep Tensor (its `.data`)."""
-    return value if isinstance(value, cupy.ndarray) else value.data
 
 
 def batch_moments(x: cupy.ndarray):
@@ -79,21 +74,10 @@ def batch_moments(x: cupy.ndarray):
     return mean, var
 
 
-def batch_norm_forward(x: cupy.ndarray, gamma, beta, *, mean, var, epsilon: float = 1e-3):
-    """y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per channel (the last axis)."""
-    mean, var = _array(mean), _array(var)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
-    channels = x.shape[-1]
-    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
-        if value.shape != (channels,):
-            raise ValueError(
-                f"batch_norm: {name} must have shape ({channels},), one value per channel of "
-                f"x {x.shape}, got {value.shape}"
-            )
-    inv_std = 1 / cupy.sqrt(var + epsilon)  # (C,)
+def batch_norm_normalize(x: cupy.ndarray, gamma, beta, mean, inv_std):
+    """y = x_hat * gamma + beta and x_hat = (x - mean) * inv_std, per channel; (y, x_hat)."""
     x_hat, y = _normalize(x, mean, inv_std, gamma, beta)
-    return y, (x_hat, gamma, inv_std)
+    return y, x_hat
 
 
 def batch_norm_backward(dy: cupy.ndarray, cache, needs_grad=(True, True, True)):

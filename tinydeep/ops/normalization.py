@@ -40,7 +40,6 @@ def batch_moments(x):
     return mean, var
 
 
-@kernelized
 def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
     """y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per channel (the last axis).
 
@@ -62,8 +61,16 @@ def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
                 f"x {x.shape}, got {value.shape}"
             )
     inv_std = 1 / xp_of(x).sqrt(var + epsilon)  # (C,)
+    y, x_hat = batch_norm_normalize(x, gamma, beta, mean, inv_std)
+    return y, (x_hat, gamma, inv_std)
+
+
+@kernelized
+def batch_norm_normalize(x, gamma, beta, mean, inv_std):
+    """The per-element part of the forward, once the settings are checked: returns
+    y = x_hat * gamma + beta and x_hat = (x - mean) * inv_std. x (..., C), the rest (C,)."""
     x_hat = (x - mean) * inv_std  # (N, ..., C), zero mean and unit variance per channel
-    return x_hat * gamma + beta, (x_hat, gamma, inv_std)
+    return x_hat * gamma + beta, x_hat
 
 
 @kernelized
