@@ -9,24 +9,31 @@ in a sub-folder named after the data set, downloads missing ones when `download=
 returns plain NumPy arrays.
 """
 
+from tinydeep.data.adult import AdultError, load_adult, read_adult
 from tinydeep.data.augment import batches, channel_stats, normalize, random_crop_flip
 from tinydeep.data.cifar import CifarError, load_cifar10, read_cifar_binary
 from tinydeep.data.download import DownloadError, data_dir, fetch
+from tinydeep.data.features import WideDeepFeatures, hash_cross
 from tinydeep.data.idx import IdxError, load_fashion_mnist, load_mnist, read_idx
 
 __all__ = [
+    "AdultError",
     "CifarError",
     "DownloadError",
     "IdxError",
+    "WideDeepFeatures",
     "batches",
     "channel_stats",
     "data_dir",
     "fetch",
+    "hash_cross",
+    "load_adult",
     "load_cifar10",
     "load_fashion_mnist",
     "load_mnist",
     "normalize",
     "random_crop_flip",
+    "read_adult",
     "read_cifar_binary",
     "read_idx",
 ]
