@@ -130,3 +130,55 @@ def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "epoch 3/3" in resumed.stdout
+
+
+def test_california_housing_trains_the_tutorial_model_and_reports(data_root, tmp_path):
+    """Two epochs of the tutorial's WideAndDeepModel: the epoch lines, the summary, the JSON."""
+    data_dir = data_root("california-housing").parent
+    summary = tmp_path / "run.json"
+    script = EXAMPLES / "california_housing.py"
+    args = [str(script), "--data-dir", str(data_dir), "--epochs", "2", "--json", str(summary)]
+    result = run(args, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("California housing: 11610 train, 3870 valid, 5160 test")
+    assert any(line.startswith("epoch 2/2  loss ") for line in lines), result.stdout
+    assert re.match(r"^done: test RMSE \d\.\d{4} \(main output", lines[-1]), lines[-1]
+    report = json.loads(summary.read_text())
+    assert report["epochs"] == 2 and report["train_seconds"] > 0
+    assert report["test_rmse"] < 0.9  # predicting the mean scores 1.14; two epochs reach ~0.7
+
+
+def test_wide_and_deep_trains_the_three_models_and_reports(data_root, tmp_path):
+    data_dir = data_root("adult").parent
+    summary = tmp_path / "wd.json"
+    result = run(
+        [
+            str(EXAMPLES / "wide_and_deep.py"),
+            "--data-dir",
+            str(data_dir),
+            "--epochs",
+            "1",
+            "--json",
+            str(summary),
+        ],
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(summary.read_text())
+    assert set(report) == {"wide", "deep", "wide_deep", "train_seconds"}
+    for kind in ("wide", "deep", "wide_deep"):
+        assert set(report[kind]) == {"accuracy", "precision", "recall", "auc"}
+        assert report[kind]["auc"] > 0.8  # one epoch; chance is 0.5
+
+
+def test_wide_and_deep_without_data_says_what_to_download(tmp_path):
+    result = run(
+        [str(EXAMPLES / "wide_and_deep.py"), "--data-dir", str(tmp_path)], env=offline_env()
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/adult.data"
+        in result.stderr
+    )
+    assert str(tmp_path / "adult") in result.stderr
