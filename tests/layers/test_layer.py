@@ -120,3 +120,14 @@ def test_bad_input_names_the_layer_what_it_expected_and_what_it_got():
         layer(np.ones((1, 3), dtype=np.int64))
     before = layer.kernel.data.copy()
     np.testing.assert_array_equal(layer.kernel.data, before)
+
+
+def test_a_dict_of_inputs_becomes_a_dict_of_tensors():
+    class Pair(Layer):
+        def call(self, inputs):
+            return inputs["a"] + inputs["b"]
+
+    layer = Pair()
+    y = layer({"a": np.ones(2), "b": np.full(2, 2.0)})
+    np.testing.assert_array_equal(y.data, [3.0, 3.0])
+    assert layer.input_shape == {"a": (2,), "b": (2,)} and layer.dtype == np.float64

@@ -41,7 +41,9 @@ def _default_name(layer: Layer) -> str:
 
 
 def _as_tensors(inputs):
-    """Arrays (and lists/tuples of them) as Tensors; Tensors and other values unchanged."""
+    """Arrays (and lists, tuples and dicts of them) as Tensors; other values unchanged."""
+    if isinstance(inputs, dict):
+        return {key: _as_tensors(x) for key, x in inputs.items()}
     if isinstance(inputs, (list, tuple)):
         return type(inputs)(_as_tensors(x) for x in inputs)
     if isinstance(inputs, Tensor) or not hasattr(inputs, "dtype"):
@@ -50,13 +52,17 @@ def _as_tensors(inputs):
 
 
 def _shapes(inputs):
-    """The shape of a Tensor, or the list of shapes of a list of Tensors."""
+    """The shape of a Tensor, or the list (dict) of shapes of a list (dict) of Tensors."""
+    if isinstance(inputs, dict):
+        return {key: _shapes(x) for key, x in inputs.items()}
     if isinstance(inputs, (list, tuple)):
         return [_shapes(x) for x in inputs]
     return tuple(inputs.shape)
 
 
 def _first_tensor(inputs) -> Tensor | None:
+    if isinstance(inputs, dict):
+        return _first_tensor(list(inputs.values()))
     if isinstance(inputs, (list, tuple)):
         for x in inputs:
             found = _first_tensor(x)
