@@ -206,8 +206,8 @@ class WideAndDeep(Model):
         )
 
     def __call__(self, inputs, *args, **kwargs):
-        # Layer.__call__ turns arrays into Tensors inside lists but not dicts, and reads
-        # shapes only from Tensors and lists: hand it the list.
+        # One order for every caller, dict or list: the order of input_names (fit, evaluate
+        # and predict pass lists).
         return super().__call__(self.input_list(inputs), *args, **kwargs)
 
     # ---- the computation --------------------------------------------------------------------
