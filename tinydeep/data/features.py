@@ -27,21 +27,14 @@ import zlib
 
 import numpy as np
 
+from tinydeep.data import adult
+
 # The tutorial's columns (tensorflow/models official/r1/wide_deep/census_dataset.py). Its
 # versions put different subsets of the categorical columns into the wide and deep parts; here
 # all eight go into both by default (wide_categorical picks a subset). fnlwgt, a sampling
 # weight rather than a trait of the person, is left out, as in the tutorial.
-CATEGORICAL = (
-    "workclass",
-    "education",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "native_country",
-)
-NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
+CATEGORICAL = adult.CATEGORICAL
+NUMERIC = tuple(name for name in adult.NUMERIC if name != "fnlwgt")
 AGE_BOUNDARIES = (18, 25, 30, 35, 40, 45, 50, 55, 60, 65)  # 11 buckets: <18, [18, 25), ..., >=65
 CROSSES = (
     (("education", "occupation"), 1000),
