@@ -30,6 +30,7 @@ from tinydeep.tensor import Tensor
 
 _training_context = False  # the `training` value of the innermost layer call in progress
 _name_counts: dict[str, int] = {}
+_TAKES_TRAINING: dict = {}  # call function -> whether it declares `training`
 
 
 def _default_name(layer: Layer) -> str:
@@ -130,11 +131,15 @@ class Layer:
         return outputs
 
     def _call_takes_training(self) -> bool:
-        """Keras lets `call` omit the training argument; pass it only when declared."""
-        parameters = inspect.signature(self.call).parameters
-        return "training" in parameters or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-        )
+        """Keras lets `call` omit the training argument; pass it only when declared. Read
+        once per function: inspect.signature costs more than a small layer's maths."""
+        function = getattr(self.call, "__func__", self.call)
+        if function not in _TAKES_TRAINING:
+            parameters = inspect.signature(self.call).parameters
+            _TAKES_TRAINING[function] = "training" in parameters or any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+            )
+        return _TAKES_TRAINING[function]
 
     def check_input(
         self,
