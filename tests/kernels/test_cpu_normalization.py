@@ -93,7 +93,10 @@ def test_forward_and_backward_match_the_reference(case):
     np.testing.assert_allclose(dgamma, ref_dgamma, rtol=rtol, atol=rtol * 3 * m**1.5)
     _, _, inv_std = ref_cache
     scale = np.abs(gamma * inv_std).max() * 3 * (1 + np.sqrt(m))
-    np.testing.assert_allclose(dx, ref_dx, rtol=rtol, atol=rtol * scale)
+    # Where gamma is subnormal, dx is too, and the reference's float32 arithmetic can be off
+    # by one subnormal step (the kernel rounds once from float64): no bound can be finer.
+    floor = np.finfo(x.dtype).smallest_subnormal
+    np.testing.assert_allclose(dx, ref_dx, rtol=rtol, atol=rtol * scale + floor)
     np.testing.assert_allclose(dbeta, dy.astype(np.float64).sum(axis=axes), rtol=rtol, atol=rtol)
 
 
