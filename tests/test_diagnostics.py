@@ -16,10 +16,11 @@ from tinydeep.diagnostics import (
     activation_stats,
     gradient_norms,
     layer_gradient_norms,
+    probe_gradient_norms,
     snapshot,
     update_ratios,
 )
-from tinydeep.layers import Dense, Embedding, ReLU, Sequential
+from tinydeep.layers import BatchNormalization, Dense, Embedding, ReLU, Sequential
 
 X = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 3.0]])  # (N=2, 3), float64
 T = np.array([[1.0, 0.0], [-1.0, 2.0]])
@@ -129,6 +130,30 @@ def test_activation_stats_leave_the_model_as_it_was_even_after_an_error():
         assert layer.call.__func__ is type(layer).call, path
     np.testing.assert_array_equal(model(x).numpy(), expected)
     assert activation_stats(model, x)["1"]["size"] == 16 * 3  # a second call still works
+
+
+def test_probe_gradient_norms_match_the_hand_computed_gradient_and_change_nothing():
+    model = dense_model()  # its weights already hold the gradients of one backward pass
+    dw, db = hand_grads()
+    held = {name: w.grad.copy() for name, w in model.named_weights().items()}
+    probe = probe_gradient_norms(model, "mse", X, T)
+    assert set(probe) == {"0"}
+    assert probe["0"] == pytest.approx(math.sqrt((dw**2).sum() + (db**2).sum()), rel=1e-12)
+    for name, w in model.named_weights().items():
+        np.testing.assert_array_equal(w.grad, held[name])  # the earlier .grad put back
+
+
+def test_probe_gradient_norms_leave_batch_norm_statistics_and_empty_grads_as_they_were():
+    model = Sequential([Dense(4), BatchNormalization(momentum=0.5), Dense(2)])
+    model(X)
+    moving = [w.data.copy() for w in model.non_trainable_weights]
+    norms = probe_gradient_norms(model, "mse", X, T)
+    assert list(norms) == ["0", "1", "2"]  # forward order, BatchNorm's gamma/beta included
+    assert all(v > 0 for v in norms.values())
+    assert len(moving) == 2  # moving mean and variance
+    for w, saved in zip(model.non_trainable_weights, moving):
+        np.testing.assert_array_equal(w.data, saved)
+    assert all(w.grad is None for w in model.parameters())
 
 
 class WeightRecorder(Callback):

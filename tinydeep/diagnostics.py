@@ -4,6 +4,8 @@ Read in this order:
   1. gradient_norms / layer_gradient_norms: the L2 norm of each trainable weight's `.grad`
      after a backward pass, by weight path ("blocks/3/conv1/kernel"), or per layer ("blocks/3/
      conv1", the root model being "").
+     probe_gradient_norms: the same from one forward and backward pass on a batch you choose,
+     leaving the model exactly as it was (to compare a network at initialization and later).
   2. snapshot / update_ratios: ||w_after - w_before|| / ||w_before|| per weight, around
      whatever changed the weights (usually one optimizer step). A healthy run sits near 1e-3.
   3. activation_stats: one forward pass with every layer's `call` wrapped, to record the mean,
@@ -19,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 
-from tinydeep import backend
+from tinydeep import backend, losses
 from tinydeep.backend import xp_of
 from tinydeep.callbacks import Callback
 from tinydeep.sparse import RowSparseGrad
@@ -62,6 +64,31 @@ def layer_gradient_norms(model) -> dict[str, float]:
         path = name.rpartition("/")[0]  # "blocks/3/conv1/kernel" -> "blocks/3/conv1"
         per_layer[path] = per_layer.get(path, 0.0) + s
     return {path: math.sqrt(s) for path, s in per_layer.items()}
+
+
+def probe_gradient_norms(model, loss, x, y, training: bool = True) -> dict[str, float]:
+    """layer_gradient_norms of `loss(model(x, training=training), y)` for one batch x, y.
+
+    loss: a name from tinydeep.losses ("cross_entropy") or a function (outputs, y) -> scalar
+    Tensor. The probe changes nothing: the weights' previous `.grad` and the moving
+    statistics that a training-mode pass updates (BatchNormalization) are put back after it.
+    """
+    loss_fn = losses.get(loss)
+    weights = list(model.named_weights(trainable_only=True).values())
+    grads = [w.grad for w in weights]
+    moving = [(w, w.data.copy()) for w in model.non_trainable_weights]
+    try:
+        for w in weights:
+            w.grad = None
+        outputs = model(backend.to_device(x, model.device), training=training)
+        target = y if isinstance(y, Tensor) else backend.to_device(y, model.device)
+        loss_fn(outputs, target).backward()
+        return layer_gradient_norms(model)
+    finally:
+        for w, grad in zip(weights, grads):
+            w.grad = grad
+        for w, saved in moving:
+            w.data[...] = saved
 
 
 def snapshot(model) -> dict:
@@ -199,6 +226,7 @@ __all__ = [
     "activation_stats",
     "gradient_norms",
     "layer_gradient_norms",
+    "probe_gradient_norms",
     "snapshot",
     "update_ratios",
 ]

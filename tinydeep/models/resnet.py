@@ -86,6 +86,7 @@ class ResidualBlock(Model):
         strides: int = 1,
         residual: bool = True,
         shortcut: str = "zero_pad",
+        bn_momentum: float = 0.99,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -94,8 +95,9 @@ class ResidualBlock(Model):
                 f"ResidualBlock: shortcut must be one of {SHORTCUTS}, got {shortcut!r}"
             )
         self.filters, self.strides, self.residual, self.kind = filters, strides, residual, shortcut
-        self.conv1, self.bn1 = conv3x3(filters, strides), BatchNormalization()
-        self.conv2, self.bn2 = conv3x3(filters), BatchNormalization()
+        self.bn_momentum = bn_momentum
+        self.conv1, self.bn1 = conv3x3(filters, strides), BatchNormalization(bn_momentum)
+        self.conv2, self.bn2 = conv3x3(filters), BatchNormalization(bn_momentum)
         self.relu = ReLU()
         self.shortcut = None  # built once the input's channels are known
 
@@ -113,7 +115,7 @@ class ResidualBlock(Model):
                     use_bias=False,
                     kernel_initializer="he_normal",
                 ),
-                BatchNormalization(),
+                BatchNormalization(self.bn_momentum),
             ]
 
     def call(self, x: Tensor) -> Tensor:
@@ -130,10 +132,13 @@ class ResidualBlock(Model):
 
 
 class ResNet(Model):
-    """ResNet(depth, residual=True, num_classes=10, width=16, shortcut="zero_pad").
+    """ResNet(depth, residual=True, num_classes=10, width=16, shortcut="zero_pad",
+    bn_momentum=0.99).
 
     depth: 6n + 2 (20, 32, 44, 56, 110, ...; 8 is the smallest). width: the filters of the
-    first stage (16 in the paper); stages 2 and 3 have 2x and 4x as many.
+    first stage (16 in the paper); stages 2 and 3 have 2x and 4x as many. bn_momentum: every
+    BatchNormalization's `momentum`, Keras's 0.99 by default; 0.9 (PyTorch's default) lets
+    the moving statistics keep up with short, high-learning-rate runs.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class ResNet(Model):
         num_classes: int = 10,
         width: int = 16,
         shortcut: str = "zero_pad",
+        bn_momentum: float = 0.99,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -156,7 +162,7 @@ class ResNet(Model):
         n = (depth - 2) // 6
         self.depth, self.residual = depth, residual
         self.stem = conv3x3(width)
-        self.stem_bn = BatchNormalization()
+        self.stem_bn = BatchNormalization(bn_momentum)
         self.stem_relu = ReLU()
         self.blocks = [
             ResidualBlock(
@@ -164,6 +170,7 @@ class ResNet(Model):
                 strides=2 if stage and i == 0 else 1,
                 residual=residual,
                 shortcut=shortcut,
+                bn_momentum=bn_momentum,
             )
             for stage in range(3)
             for i in range(n)
