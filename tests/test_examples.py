@@ -7,13 +7,19 @@ out: the default settings, whose accuracy the example's docstring reports.
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import json
+import math
 import os
 import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MLP = EXAMPLES / "mlp_fashion_mnist.py"
@@ -182,3 +188,86 @@ def test_wide_and_deep_without_data_says_what_to_download(tmp_path):
         in result.stderr
     )
     assert str(tmp_path / "adult") in result.stderr
+
+
+DEPTH_STUDY = EXAMPLES / "depth_study.py"
+
+
+def load_example(path: Path):
+    """The example script as a module, to test its pieces without running main."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_depth_study_tiny_run_writes_its_csv_json_and_plots(data_root, tmp_path):
+    """All three experiments at a tiny size, two folds: every file is written, one record per
+    network and fold, with the fields and value ranges the README's plots read."""
+    data_dir = data_root("fashion-mnist").parent
+    out, copy = tmp_path / "out", tmp_path / "copy.json"
+    args = [
+        str(DEPTH_STUDY),
+        "--data-dir", str(data_dir),
+        "--depths", "8", "14",
+        "--matched-depth", "14",
+        "--train-size", "160",
+        "--folds", "2",
+        "--epochs", "1",
+        "--batch-size", "40",
+        "--mlp-depths", "2", "5",
+        "--mlp-width", "16",
+        "--out-dir", str(out),
+        "--json", str(copy),
+    ]  # fmt: skip
+    result = run(args, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("done: 28 runs in ")
+    plots = ["accuracy_vs_depth", "gradient_profiles", "training_curves", "width_vs_depth"]
+    for name in [*plots, "mlp_vanishing"]:
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = json.loads((out / "runs.json").read_text())
+    assert report == json.loads(copy.read_text())
+    runs = report["runs"]
+    # per fold: 4 cnn, 2 width (8 at a matched width, 14 = the cnn run), 8 mlp
+    assert len(runs) == 2 * (4 + 2 + 8)
+    assert {(r["experiment"], r["fold"]) for r in runs} == {
+        (e, f) for e in ("cnn", "width", "mlp") for f in (0, 1)
+    }
+    for r in runs:
+        for key in ("train_accuracy", "val_accuracy", "precision", "recall", "roc_auc"):
+            assert 0.0 <= r[key] <= 1.0, (r["name"], key)
+        # depth counts the weighted layers: the convolutions and the Dense head, or the Denses
+        assert len(r["grad_norm_init"]) == len(r["grad_norm_final"]) == r["depth"], r["name"]
+        assert all(g > 0 and math.isfinite(g) for g in r["grad_norm_init"]), r["name"]
+        assert len(r["step_losses"]) == 2  # 80 training images per fold, batch 40, 1 epoch
+        assert set(r["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    width = [r for r in runs if r["experiment"] == "width" and r["fold"] == 0]
+    reference = next(r for r in width if r["depth"] == 14)
+    shallow = next(r for r in width if r["depth"] == 8)
+    assert reference["width"] == 16 and shallow["width"] > 16
+    assert abs(shallow["params"] - reference["params"]) < 0.05 * reference["params"]
+    with open(out / "runs.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == len(runs) and rows[0]["name"] == runs[0]["name"]
+    assert len(report["summary"]) == len(runs) // 2
+    assert all(row["folds"] == 2 for row in report["summary"])
+
+
+def test_depth_study_folds_hold_out_every_image_once():
+    study = load_example(DEPTH_STUDY)
+    args = study.parse_args(["--folds", "3"])
+    folds = study.splits(10, args, np.random.default_rng(0))
+    held = np.concatenate([val for _, val in folds])
+    assert sorted(held.tolist()) == list(range(10))
+    for train, val in folds:
+        assert sorted(np.concatenate([train, val]).tolist()) == list(range(10))
+    one = study.splits(10, study.parse_args(["--val-size", "3"]), np.random.default_rng(0))
+    assert [a.tolist() for a in one[0]] == [list(range(7)), [7, 8, 9]]
+
+
+def test_depth_study_rejects_a_depth_that_is_not_6n_plus_2(capsys):
+    study = load_example(DEPTH_STUDY)
+    with pytest.raises(SystemExit):
+        study.parse_args(["--depths", "8", "10"])
+    assert "--depths must be 6n + 2" in capsys.readouterr().err
