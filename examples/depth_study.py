@@ -21,7 +21,7 @@ recall and one-versus-rest ROC-AUC on the validation images, the loss of every s
 gradient norm of every weighted layer (Conv2D, Dense) on one fixed batch at initialization
 and after training (tinydeep.diagnostics.probe_gradient_norms).
 
-    python examples/depth_study.py                   # Fashion-MNIST subset, ~10 min, 2 cores
+    python examples/depth_study.py                   # Fashion-MNIST subset, ~11 min, 2 cores
     python examples/depth_study.py --folds 5         # 5-fold cross-validation, mean +- std
     python examples/depth_study.py --dataset cifar10 --depths 20 32 44 56 --train-size 0 \\
         --epochs 40 --device cuda                    # the paper's comparison, on a GPU
@@ -62,9 +62,9 @@ DEPTHS = (8, 20, 32)  # ResNet depths, 6n + 2
 WIDTH = 16  # the first stage's filters, as in the paper
 TRAIN_SIZE = 3_000  # training images drawn from the training file (0: all)
 VAL_SIZE = 1_000  # validation images, drawn from the rest of the training file
-EPOCHS = 6
-BATCH_SIZE = 128
-LR = 0.1  # SGD with momentum 0.9, a linear warm-up, then a cosine decay to lr / 1000
+EPOCHS = 5
+BATCH_SIZE = 64
+LR = 0.05  # SGD with momentum 0.9, a linear warm-up, then a cosine decay to lr / 1000
 WEIGHT_DECAY = 5e-4  # for the CNNs; the MLPs have none
 BN_MOMENTUM = 0.9  # Keras's 0.99 lags the weights in runs this short
 MLP_DEPTHS = (2, 4, 8, 16, 32)  # Dense layers, the output layer included
