@@ -1,14 +1,52 @@
-"""tinydeep/train.py: fit, evaluate, predict, and the non-finite guard."""
+"""tinydeep/train.py: fit, evaluate, predict, the non-finite guard and running out of memory.
+
+Read in this order: fit on real data and seeding; the non-finite guard (a NaN loss, then a
+finite loss with a non-finite gradient, made by the Root layer below); running out of memory
+(the RunsOutOfMemory layer below fails on purpose, in the forward or the backward pass);
+early stopping, errors, several optimizers.
+"""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import pytest
 
 import tinydeep as td
 from tinydeep import optim
-from tinydeep.callbacks import EarlyStopping, NonFiniteError, TerminateOnNaN
-from tinydeep.layers import BatchNormalization, Dense, Sequential
+from tinydeep.callbacks import Callback, EarlyStopping, NonFiniteError, TerminateOnNaN
+from tinydeep.layers import BatchNormalization, Dense, Layer, Sequential
+from tinydeep.tensor import Tensor, differentiable
+from tinydeep.train import OutOfMemoryError
+
+
+def snapshot(model, optimizers) -> dict[str, np.ndarray]:
+    """Copies of every weight (moving statistics included) and every optimizer state array."""
+    state = {name: w.numpy().copy() for name, w in model.named_weights().items()}
+    for i, opt in enumerate(optimizers):
+        for index, buffers in opt.state_dict()["state"].items():
+            for key, value in buffers.items():
+                state[f"optimizer {i}/{index}/{key}"] = np.array(value)
+    return state
+
+
+def assert_bitwise_equal(after: dict, before: dict) -> None:
+    assert after.keys() == before.keys()
+    for name, value in before.items():
+        assert after[name].dtype == value.dtype, name
+        assert after[name].tobytes() == value.tobytes(), f"{name} changed"
+
+
+class SnapshotAt(Callback):
+    """Takes a snapshot after the update of step `step`."""
+
+    def __init__(self, step: int, optimizers: list):
+        self.step, self.optimizers, self.state = step, optimizers, None
+
+    def on_batch_end(self, step: int, logs=None) -> None:
+        if step == self.step:
+            self.state = snapshot(self.model, self.optimizers)
 
 
 def california(data_root, rows: int = 2000):
@@ -93,11 +131,148 @@ def test_a_non_finite_step_changes_nothing_and_names_the_step():
         )
 
 
+class Root(Layer):
+    """y = x * sqrt(scale * mask), one trainable `scale` per feature. The mask is all ones
+    except at the call that `countdown` (calls from now) names, where it zeroes feature 0:
+    the output and the loss stay finite (sqrt(0) = 0), and so does dx, but d/dscale[0] is
+    mask[0] * dy / (2 * sqrt(0)) = 0 * inf = nan."""
+
+    countdown: int | None = None
+
+    def build(self, input_shape) -> None:
+        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+
+    def call(self, x: Tensor) -> Tensor:
+        mask = np.ones(self.scale.shape, self.scale.dtype)
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown == 0:
+                mask[0] = 0.0
+        return x * (self.scale * Tensor(mask)).sqrt()
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # sqrt'(0), on purpose
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_finite_loss_with_a_non_finite_gradient_is_stopped_naming_the_first_weight(capsys):
+    td.manual_seed(0)
+    first, second = Root(), Root()
+    model = Sequential([Dense(4), BatchNormalization(), first, Dense(4), second, Dense(1)])
+    optimizer = optim.SGD(lr=0.05, momentum=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    y = x[:, 0].copy()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # momentum and moving statistics
+
+    first.countdown = second.countdown = 2  # step 1 of the next fit: both scales get a nan
+    after_step_0 = SnapshotAt(0, [optimizer])
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[after_step_0])
+    message = "step 1: the gradient of 2/scale is not finite (the first such weight)"
+    assert history.stop_reason.startswith(message)  # 2/scale, not 4/scale, nor the Dense ones
+    assert f"fit: stopped at {message}" in capsys.readouterr().out
+    assert_bitwise_equal(snapshot(model, [optimizer]), after_step_0.state)
+    assert all(p.grad is None for p in model.parameters())
+
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # the mask is ones again
+    assert history.stop_reason is None and np.isfinite(history.history["loss"][0])
+
+
 def test_a_non_finite_gradient_names_the_first_weight():
     guard = TerminateOnNaN()
     grads = {"0/kernel": np.ones(2), "1/kernel": np.array([1.0, np.inf]), "2/bias": None}
     assert "1/kernel" in guard.check_step(4, 0.5, grads)
     assert guard.check_step(4, 0.5, {"0/kernel": np.ones(2)}) is None
+
+
+def _fails_in_backward_forward(x, fail: bool):
+    return x.copy(), fail
+
+
+def _fails_in_backward_backward(dy, fail: bool):
+    """dx = dy, or the MemoryError a failed allocation raises."""
+    if fail:
+        raise MemoryError("Unable to allocate 64.0 MiB (on purpose, in the backward pass)")
+    return (dy,)
+
+
+fails_in_backward = differentiable(
+    _fails_in_backward_forward, _fails_in_backward_backward, "fails_in_backward"
+)
+
+
+class RunsOutOfMemory(Layer):
+    """The identity, except that the call `countdown` names (calls from now) raises the
+    MemoryError of a failed allocation, in the forward pass or (recorded then, raised during
+    backward) in the backward pass."""
+
+    countdown: int | None = None
+
+    def __init__(self, where: str):
+        super().__init__()
+        self.where = where
+
+    def call(self, x: Tensor) -> Tensor:
+        fail = False
+        if self.countdown is not None:
+            self.countdown -= 1
+            fail = self.countdown == 0
+        if fail and self.where == "forward":
+            raise MemoryError("Unable to allocate 64.0 MiB (on purpose, in the forward pass)")
+        y = fails_in_backward(x, fail=fail)
+        self.last_output = weakref.ref(y.data)  # to see whether the graph's arrays are freed
+        return y
+
+
+@pytest.mark.parametrize("where", ["forward", "backward"])
+def test_running_out_of_memory_undoes_the_step_and_names_it(where):
+    td.manual_seed(0)
+    hog = RunsOutOfMemory(where)
+    # after BatchNormalization (its statistics have moved when the hog fails) and before a
+    # Dense layer (whose gradients exist when the backward pass fails)
+    model = Sequential([Dense(8), BatchNormalization(), hog, Dense(1)])
+    optimizer = optim.SGD(lr=0.05, momentum=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    y = x[:, 0].copy()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # momentum and moving statistics
+
+    hog.countdown = 2  # step 1 of the next fit
+    after_step_0 = SnapshotAt(0, [optimizer])
+    with pytest.raises(OutOfMemoryError) as caught:
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[after_step_0])
+    message = str(caught.value)
+    assert message.startswith("fit: out of memory on cpu at step 1, a batch of 8 examples")
+    assert f"in the {where} pass" in message and "The step was undone" in message
+    assert message.endswith("Try a smaller batch_size, e.g. fit(..., batch_size=4).")
+    assert isinstance(caught.value, MemoryError)  # except MemoryError still catches it
+    assert_bitwise_equal(snapshot(model, [optimizer]), after_step_0.state)
+    assert all(p.grad is None for p in model.parameters())
+    # the failed step's graph is freed although the error (and its traceback) is still held
+    assert hog.last_output() is None
+
+    before = snapshot(model, [optimizer])
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)  # usable: a smaller batch
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.array_equal(model.layers[0].kernel.numpy(), before["0/kernel"])
+
+
+def test_running_out_of_memory_in_evaluate_and_predict_names_the_batch():
+    td.manual_seed(0)
+    hog = RunsOutOfMemory("forward")
+    model = Sequential([Dense(4), hog, Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((20, 3), np.float32)
+    model.predict(x[:1])  # build
+    hog.countdown = 2
+    with pytest.raises(OutOfMemoryError, match=r"^evaluate: out of memory on cpu at examples "):
+        model.evaluate(x, x[:, 0], batch_size=8)
+    hog.countdown = 3
+    with pytest.raises(OutOfMemoryError) as caught:
+        model.predict(x, batch_size=8)
+    assert str(caught.value).startswith(
+        "predict: out of memory on cpu at examples 16-19, a batch of 4 examples (MemoryError: "
+    )
+    assert str(caught.value).endswith("e.g. predict(..., batch_size=2).")
+    assert model.predict(x, batch_size=8).shape == (20, 1)  # usable again
 
 
 def test_early_stopping_restores_the_best_weights():

@@ -27,12 +27,14 @@ from tinydeep.ops import log_softmax, softmax, where
 from tinydeep.ops.shape import concatenate, stack
 from tinydeep.random import manual_seed
 from tinydeep.tensor import Tensor, is_grad_enabled, no_grad
+from tinydeep.train import OutOfMemoryError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError",
     "Model",
+    "OutOfMemoryError",
     "Sequential",
     "Tensor",
     "activations",

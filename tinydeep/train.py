@@ -8,6 +8,10 @@ One training step, which is all `fit` repeats (read `train_step`):
     (TerminateOnNaN: a non-finite loss or gradient rejects the step here, before any change)
     optimizer.step()                             the update, in place
 
+A step that runs out of memory (MemoryError on the host; CuPy's OutOfMemoryError on the GPU,
+which is a MemoryError too) is undone the same way and raised as OutOfMemoryError, which
+names the step, the batch size and the device: the model can go on with a smaller batch.
+
 Written out by hand, that is the explicit loop to learn from:
 
     for x, y in batches:
@@ -16,14 +20,15 @@ Written out by hand, that is the explicit loop to learn from:
         loss.backward()
         optimizer.step()
 
-Read in this order: Compiled (what compile() keeps), fit, train_step, evaluate, predict; the
-batching helpers are at the end. Left out: distributed training, mixed precision,
-gradient accumulation over several batches.
+Read in this order: Compiled (what compile() keeps), fit, train_step, evaluate, predict;
+OutOfMemoryError and the batching helpers are at the end. Left out: distributed training,
+mixed precision, gradient accumulation over several batches.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,7 +161,11 @@ def fit(
         loss_sum, outputs_seen, targets_seen = 0.0, [], []
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            xb, yb = _batch(xs, index, model.device, augment), [a[index] for a in ys]
+            try:
+                xb, yb = _batch(xs, index, model.device, augment), [a[index] for a in ys]
+            except MemoryError as error:  # making the batch, before the step changes anything
+                where, size = f"step {step}", len(index)
+                raise out_of_memory("fit", where, size, model.device, error, UNCHANGED) from error
             loss, outputs, problem = train_step(model, compiled, xb, yb, step, guard)
             if problem is not None:
                 history.stop_reason = problem
@@ -199,24 +208,46 @@ def fit(
 
 def train_step(model, compiled: Compiled, xb, yb: list, step: int, guard: TerminateOnNaN):
     """One update. Returns (loss, outputs as NumPy arrays, None), or (nan, None, message)
-    when the guard rejects the step, in which case nothing was changed."""
+    when the guard rejects the step, in which case nothing was changed.
+
+    Raises OutOfMemoryError when the forward or backward pass runs out of memory, after
+    undoing the step (moving statistics restored, gradients dropped, cached GPU memory
+    freed): weights and optimizer state are untouched, since the update had not begun.
+    """
     moving = [(w, w.data.copy()) for w in model.non_trainable_weights]  # BatchNorm statistics
-    outputs = model(xb, training=True)
-    loss = total_loss(compiled, outputs, yb)
-    for opt in compiled.optimizers:
-        opt.zero_grad()
-    loss.backward()
-    value = loss.item()
-    problem = guard.check_step(step, value, _named_grads(model))
-    if problem is not None:
-        for weight, saved in moving:  # undo what the forward pass did to moving statistics
-            weight.data[...] = saved
+    try:
+        outputs = model(xb, training=True)
+        loss = total_loss(compiled, outputs, yb)
         for opt in compiled.optimizers:
             opt.zero_grad()
+        loss.backward()
+        value = loss.item()
+        problem = guard.check_step(step, value, _named_grads(model))
+    except MemoryError as error:
+        _undo_step(compiled, moving)
+        n = len(yb[0])
+        raise out_of_memory("fit", f"step {step}", n, model.device, error, UNDONE) from error
+    if problem is not None:
+        _undo_step(compiled, moving)
         return float("nan"), None, problem
-    for opt in compiled.optimizers:
-        opt.step()
+    try:
+        for opt in compiled.optimizers:
+            opt.step()
+    except MemoryError as error:  # rare: an update needs at most a parameter-sized temporary
+        for opt in compiled.optimizers:
+            opt.zero_grad()
+        n = len(yb[0])
+        raise out_of_memory("fit", f"step {step}", n, model.device, error, PARTLY) from error
     return value, _to_numpy(outputs), None
+
+
+def _undo_step(compiled: Compiled, moving: list) -> None:
+    """Put back what a forward and backward pass changed: the moving statistics (from the
+    copies in `moving`) and the gradients (dropped)."""
+    for weight, saved in moving:
+        weight.data[...] = saved
+    for opt in compiled.optimizers:
+        opt.zero_grad()
 
 
 def total_loss(compiled: Compiled, outputs, targets: list) -> Tensor:
@@ -248,10 +279,14 @@ def evaluate(model, x, y, batch_size: int = 32) -> dict[str, float]:
     with no_grad():
         for start in range(0, n, batch_size):
             index = np.arange(start, min(start + batch_size, n))
-            xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
-            outputs = model(xb, training=False)
-            loss_sum += total_loss(compiled, outputs, yb).item() * len(index)
-            outputs_seen.append(_to_numpy(outputs))
+            try:
+                xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
+                outputs = model(xb, training=False)
+                loss_sum += total_loss(compiled, outputs, yb).item() * len(index)
+                outputs_seen.append(_to_numpy(outputs))
+            except MemoryError as error:
+                where = f"examples {start}-{index[-1]}"
+                raise out_of_memory("evaluate", where, len(index), model.device, error) from error
             targets_seen.append(yb)
     logs = {"loss": loss_sum / max(n, 1)}
     logs.update(_metric_logs(compiled, outputs_seen, targets_seen))
@@ -266,13 +301,55 @@ def predict(model, x, batch_size: int = 32):
     with no_grad():
         for start in range(0, n, batch_size):
             index = np.arange(start, min(start + batch_size, n))
-            chunks.append(_to_numpy(model(_batch(xs, index, model.device), training=False)))
+            try:
+                chunks.append(_to_numpy(model(_batch(xs, index, model.device), training=False)))
+            except MemoryError as error:
+                where = f"examples {start}-{index[-1]}"
+                raise out_of_memory("predict", where, len(index), model.device, error) from error
     if not chunks:
         raise ValueError("predict: x is empty")
     return (
         tuple(np.concatenate(parts) for parts in zip(*chunks))
         if len(chunks[0]) > 1
         else np.concatenate([c[0] for c in chunks])
+    )
+
+
+# ---- running out of memory ------------------------------------------------------------------
+
+
+class OutOfMemoryError(MemoryError):
+    """fit, evaluate or predict ran out of memory on the host or the GPU; the message names
+    the step or batch, its size and the device, and says what state the model is in."""
+
+
+UNDONE = (
+    "The step was undone: weights, optimizer state and moving statistics are as they were "
+    "before it, so the model can be used again. "
+)
+UNCHANGED = "It happened before the step began: nothing was changed. "
+PARTLY = (
+    "It happened inside the optimizer's update, so some parameters may already be updated: "
+    "reload the last checkpoint to continue exactly. "
+)
+
+
+def out_of_memory(
+    what: str, where: str, n: int, device: str, error: MemoryError, state: str = ""
+) -> OutOfMemoryError:
+    """The OutOfMemoryError to raise for `error`, after releasing what the failed batch held.
+
+    The arrays of the failed batch stay alive as long as the frames of the traceback hold
+    them, so those frames' locals are cleared (the traceback itself, with its line numbers,
+    is kept); on the GPU, the blocks CuPy's memory pool keeps cached are then given back.
+    """
+    traceback.clear_frames(error.__traceback__)  # frames still running are skipped
+    if device == "cuda":
+        backend.cupy_module().get_default_memory_pool().free_all_blocks()
+    return OutOfMemoryError(
+        f"{what}: out of memory on {device} at {where}, a batch of {n} examples "
+        f"({type(error).__name__}: {error}). {state}Try a smaller batch_size, e.g. "
+        f"{what}(..., batch_size={max(n // 2, 1)})."
     )
 
 
