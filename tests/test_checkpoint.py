@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import zipfile
 
@@ -111,3 +113,84 @@ def test_a_training_checkpoint_resumes_exactly(tmp_path):
 def test_an_unbuilt_model_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="not built yet"):
         Sequential([Dense(1)]).save_weights(tmp_path / "w.npz")
+
+
+def test_a_version_1_file_from_np_savez_loads_exactly(tmp_path):
+    """Files written before the bounded reader (np.savez, digests of tobytes()) still load,
+    whatever their dtypes and memory order: Fortran order, 0-d, big-endian, bool, float16."""
+    arrays = {
+        "fortran": np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)),
+        "scalar": np.array(7, dtype=np.int64),
+        "big_endian": np.arange(5, dtype=">f8"),
+        "mask": np.array([True, False, True]),
+        "half": np.linspace(0, 1, 6, dtype=np.float16).reshape(2, 3),
+        "empty": np.zeros((0, 3), np.float32),
+    }
+    tensors = {
+        name: {
+            "shape": list(a.shape),
+            "dtype": a.dtype.str,
+            "sha256": hashlib.sha256(a.tobytes()).hexdigest(),
+        }
+        for name, a in arrays.items()
+    }
+    metadata = {"format": "tinydeep", "version": 1, "tensors": tensors, "kind": "weights"}
+    raw = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    np.savez(tmp_path / "old.npz", __metadata__=raw, **arrays)
+    loaded, extra = checkpoint.read_archive(tmp_path / "old.npz")
+    assert extra == {"kind": "weights"} and loaded.keys() == arrays.keys()
+    for name, a in arrays.items():
+        assert loaded[name].dtype == a.dtype and loaded[name].shape == a.shape, name
+        np.testing.assert_array_equal(loaded[name], a, err_msg=name)
+
+
+def edit_metadata(path, edit) -> None:
+    """Rewrite the file with edit(metadata) applied to its JSON (a well-formed zip again)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    stream = io.BytesIO(members["__metadata__.npy"])
+    np.lib.format.read_magic(stream)
+    np.lib.format.read_array_header_1_0(stream)
+    metadata = json.loads(stream.read())
+    edit(metadata)
+    stream = io.BytesIO()
+    np.lib.format.write_array(stream, np.frombuffer(json.dumps(metadata).encode(), np.uint8))
+    members["__metadata__.npy"] = stream.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, member in members.items():
+            archive.writestr(name, member)
+
+
+def first_array_reference(value) -> dict:
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return value
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            if found := first_array_reference(item):
+                return found
+    return {}
+
+
+@pytest.mark.parametrize("damage", ["missing array", "random state"])
+def test_a_checkpoint_with_inconsistent_metadata_is_refused_and_changes_nothing(tmp_path, damage):
+    model, path = small_model(), tmp_path / "c.npz"
+    optimizer = optim.SGD(lr=0.1, momentum=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((2, 4, 4, 1), np.float32), np.ones((2, 3), np.float32), verbose=0)
+    checkpoint.save_checkpoint(path, model, [optimizer], epoch=1)
+    if damage == "missing array":
+        edit_metadata(path, lambda d: first_array_reference(d["states"]).update(__array__="x"))
+        match = "refers to a missing array 'x'"
+    else:
+        edit_metadata(path, lambda d: d.update(random={"bit_generator": "nonsense"}))
+        match = "invalid random-generator state"
+    optimizer.param_groups[0]["lr"] = 0.5
+    before = [w.data.copy() for w in model.weights]
+    generator_state = td.random.get_state()
+    with pytest.raises(CheckpointError, match=match):
+        checkpoint.load_checkpoint(path, model, [optimizer])
+    for w, b in zip(model.weights, before):
+        np.testing.assert_array_equal(w.data, b)
+    assert optimizer.param_groups[0]["lr"] == 0.5 and td.random.get_state() == generator_state
