@@ -194,3 +194,42 @@ def test_a_checkpoint_with_inconsistent_metadata_is_refused_and_changes_nothing(
     for w, b in zip(model.weights, before):
         np.testing.assert_array_equal(w.data, b)
     assert optimizer.param_groups[0]["lr"] == 0.5 and td.random.get_state() == generator_state
+
+
+def test_an_optimizer_state_that_does_not_fit_changes_no_optimizer_or_schedule(tmp_path):
+    """The second optimizer refuses its saved state after the first and a schedule could have
+    loaded theirs: all or nothing, every optimizer and schedule is left as it was."""
+    from tinydeep.schedules import CosineDecay, StepDecay
+
+    model = small_model(0)
+    x = np.random.default_rng(0).standard_normal((8, 4, 4, 1)).astype(np.float32)
+    head, body = model.parameters()[-2:], model.parameters()[:-2]
+    sgd, adam = optim.SGD(body, lr=0.1, momentum=0.9), optim.Adam(head, lr=1e-3)
+    schedule = StepDecay(sgd, [1], gamma=0.5)
+    model.compile(optimizer=[sgd, adam], loss="cross_entropy")
+    model.fit(x, np.zeros(8, np.int64), epochs=1, batch_size=4, verbose=0)  # fills the state
+    for _ in range(2):
+        schedule.step()
+    checkpoint.save_checkpoint(tmp_path / "c.npz", model, [sgd, adam], [schedule], epoch=1)
+
+    fresh = small_model(1)
+    sgd2 = optim.SGD(fresh.parameters()[:-2], lr=0.3, momentum=0.5)
+    wrong = optim.Adam(fresh.parameters()[-1:], lr=7e-3)  # one parameter where two were saved
+    schedule2 = StepDecay(sgd2, [5], gamma=0.1)
+    before = [sgd2.state_dict(), wrong.state_dict(), schedule2.state_dict()]
+    weights = {k: w.data.copy() for k, w in fresh.named_weights().items()}
+    with pytest.raises(CheckpointError, match=r"state 1 \(Adam\) does not fit"):
+        checkpoint.load_checkpoint(tmp_path / "c.npz", fresh, [sgd2, wrong], [schedule2])
+    assert [sgd2.state_dict(), wrong.state_dict(), schedule2.state_dict()] == before
+    assert sgd2.param_groups[0]["lr"] == 0.3
+
+    # Both optimizers fit, the schedule is of another kind: it refuses last, after the
+    # optimizers (and so their learning rates) were loaded.
+    adam2 = optim.Adam(fresh.parameters()[-2:], lr=7e-3)
+    other = CosineDecay(sgd2, 10)
+    before = [sgd2.state_dict(), adam2.state_dict(), other.state_dict()]
+    with pytest.raises(CheckpointError, match=r"state 2 \(CosineDecay\) does not fit"):
+        checkpoint.load_checkpoint(tmp_path / "c.npz", fresh, [sgd2, adam2], [other])
+    assert [sgd2.state_dict(), adam2.state_dict(), other.state_dict()] == before
+    for name, w in fresh.named_weights().items():
+        np.testing.assert_array_equal(w.data, weights[name], err_msg=name)

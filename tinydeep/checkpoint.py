@@ -128,11 +128,34 @@ def load_checkpoint(path, model, optimizers=(), schedules=()) -> dict:
     _assign(model.named_weights(), weights, path, check_only=True)
     states = [_join_arrays(state, arrays, path) for state in extra["states"]]
     _check_random_state(extra.get("random"), path)
-    for owner, state in zip(owners, states):
-        owner.load_state_dict(state)  # each checks its own state before changing anything
+    _load_states(owners, states, len(optimizers), path)
     _assign(model.named_weights(), weights, path)
     random.set_state(extra["random"])
     return extra["progress"]
+
+
+def _load_states(owners: list, states: list, n_optimizers: int, path) -> None:
+    """owner.load_state_dict(state) for each pair, all or nothing.
+
+    Each owner checks its own state before it changes, but the third may refuse after the
+    first two have loaded; then every owner gets its earlier state back: the schedules that
+    loaded first (a schedule sets its optimizer's rate), then every optimizer, so each
+    optimizer's hyper-parameters end exactly as they were.
+    """
+    previous = [owner.state_dict() for owner in owners]
+    loaded = 0
+    try:
+        for owner, state in zip(owners, states):
+            owner.load_state_dict(state)
+            loaded += 1
+    except (ValueError, TypeError, KeyError) as error:
+        for i in [*range(n_optimizers, loaded), *range(n_optimizers)]:
+            owners[i].load_state_dict(previous[i])
+        name = type(owners[loaded]).__name__
+        raise CheckpointError(
+            f"load_checkpoint: {path}: state {loaded} ({name}) does not fit: {error}; "
+            "nothing was changed"
+        ) from None
 
 
 # ---- the file format ------------------------------------------------------------------------
