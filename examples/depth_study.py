@@ -216,9 +216,9 @@ def mlp(spec: dict, classes: int) -> Sequential:
 def build(spec: dict, classes: int, sample: np.ndarray, device: str):
     """The spec's network on `device`, built on `sample` (one or two images)."""
     make = mlp if spec["model"] == "mlp" else resnet
-    model = make(spec, classes).to(device)
-    model(sample)
-    return model
+    model = make(spec, classes)
+    model(sample)  # built on the CPU (NumPy), then moved
+    return model.to(device)
 
 
 def count_params(spec: dict, classes: int, sample: np.ndarray) -> int:

@@ -171,8 +171,9 @@ def main(argv=None) -> int:
     mean, std = channel_stats(x_train)  # the training images' statistics, never the test set's
     x_train, x_test = normalize(x_train, mean, std), normalize(x_test, mean, std)
 
-    model = ResNet(args.depth, residual=not args.plain, num_classes=10).to(args.device)
-    model(x_train[:2])  # build the weights, so the optimizer can see them
+    model = ResNet(args.depth, residual=not args.plain, num_classes=10)
+    model(x_train[:2])  # build the weights on the CPU, so the optimizer can see them
+    model.to(args.device)
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
     if args.schedule == "paper":
         args.epochs = math.ceil(PAPER["steps"] / steps_per_epoch)

@@ -8,6 +8,7 @@ from devices import needs_gpu
 
 import tinydeep as td
 from tinydeep import backend
+from tinydeep.layers import Dense, ReLU, Sequential
 
 pytestmark = needs_gpu
 
@@ -46,3 +47,16 @@ def test_gradcheck_runs_on_the_gpu():
 def test_mixing_devices_is_an_error_naming_both():
     with pytest.raises(ValueError, match="operand 0 on cpu, operand 1 on cuda"):
         td.Tensor([1.0]) + td.Tensor([1.0]).to("cuda")
+
+
+def test_a_model_moved_before_it_is_built_builds_on_its_device():
+    """to("cuda") on an unbuilt model chooses the device: the first call builds the weights
+    there, and a NumPy input is then a device-mixing error, not a silent CPU model."""
+    cp = backend.require_cuda()
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    model = Sequential([Dense(2), ReLU(), Dense(1)]).to("cuda")
+    model(cp.asarray(x))
+    assert model.device == "cuda"
+    assert all(isinstance(w.data, cp.ndarray) for w in model.weights)
+    with pytest.raises(ValueError, match="on cpu"):
+        model(x)

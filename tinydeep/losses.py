@@ -51,15 +51,31 @@ def _per_element(dy, reduction: str, count: int):
     return dy / count if reduction == "mean" else dy
 
 
-def _targets_like(targets, predictions: Tensor) -> Tensor:
+def _check_floating(loss: str, argument: str, array) -> None:
+    """A model's outputs are floating-point: an integer, boolean or complex array passed
+    as predictions is a mistake (and has no gradient), so it is a TypeError, not a cast."""
+    if array.dtype.kind != "f":
+        raise TypeError(
+            f"{loss}: {argument} must be floating-point (a model's raw outputs), "
+            f"got dtype {array.dtype}"
+        )
+
+
+def _targets_like(loss: str, targets, predictions: Tensor) -> Tensor:
     """`targets` as a Tensor, cast to the predictions' dtype unless it requires a gradient
-    (integer 0/1 targets with float32 outputs must not turn the loss into float64)."""
+    (integer 0/1 targets with float32 outputs must not turn the loss into float64). Targets
+    are real numbers: booleans, integers or floats; complex ones are a TypeError."""
     data = predictions.data
-    if isinstance(targets, Tensor) and targets.requires_grad:
-        return targets
-    targets = targets.data if isinstance(targets, Tensor) else targets
+    targets = targets.data if isinstance(targets, Tensor) and not targets.requires_grad else targets
     if not hasattr(targets, "dtype"):  # lists and numbers go to the predictions' device
         targets = xp_of(data).asarray(targets)
+    if targets.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{loss}: targets must be real numbers (floats, integers or booleans), "
+            f"got dtype {targets.dtype}"
+        )
+    if isinstance(targets, Tensor):  # requires a gradient: soft targets from another model
+        return targets
     if data.dtype.kind == "f" and targets.dtype != data.dtype:
         targets = targets.astype(data.dtype)
     return Tensor(targets)
@@ -106,6 +122,7 @@ def cross_entropy_forward(logits, labels, reduction: str = "mean"):
     logits (N, K) floating; labels (N,) (or (N, 1)) integers in [0, K).
     """
     _check_reduction("cross_entropy", reduction)
+    _check_floating("cross_entropy", "logits", logits)
     if logits.ndim != 2 or logits.shape[1] == 0:
         raise ValueError(f"cross_entropy: logits must be (N, K), got shape {logits.shape}")
     n = logits.shape[0]
@@ -159,13 +176,17 @@ def binary_cross_entropy_with_logits_forward(logits, targets, reduction: str = "
     """
     name = "binary_cross_entropy_with_logits"
     _check_reduction(name, reduction)
+    _check_floating(name, "logits", logits)
     _check_same_shape(name, logits, targets, ("logits", "targets"))
-    if targets.size and (float(targets.min()) < 0 or float(targets.max()) > 1):
-        raise ValueError(
-            f"{name}: targets must be in [0, 1], got values from {float(targets.min())} "
-            f"to {float(targets.max())}"
-        )
     xp = xp_of(logits)
+    # Elementwise, not min and max: a NaN target (legal, it makes the loss NaN) would make
+    # them NaN and hide an infinity beside it.
+    if bool(((targets < 0) | (targets > 1)).any()):
+        seen = targets[~xp.isnan(targets)]
+        raise ValueError(
+            f"{name}: targets must be in [0, 1], got values from {float(seen.min())} "
+            f"to {float(seen.max())}"
+        )
     e = xp.exp(-xp.abs(logits))  # in (0, 1]: never overflows
     losses = xp.maximum(logits, 0) - logits * targets + xp.log1p(e)
     return _reduce(name, losses, reduction), (logits, targets, e, reduction)
@@ -198,7 +219,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     from the logits. logits and targets have exactly the same shape (say (N,) or (N, 1),
     not one of each); targets in [0, 1], integers or floats."""
     logits = logits if isinstance(logits, Tensor) else Tensor(logits)
-    targets = _targets_like(targets, logits)
+    targets = _targets_like("binary_cross_entropy_with_logits", targets, logits)
     return _binary_cross_entropy_with_logits(logits, targets, reduction=reduction)
 
 
@@ -212,7 +233,8 @@ def mse(predictions, targets, reduction: str = "mean") -> Tensor:
     """
     _check_reduction("mse", reduction)
     predictions = predictions if isinstance(predictions, Tensor) else Tensor(predictions)
-    targets = _targets_like(targets, predictions)
+    _check_floating("mse", "predictions", predictions)
+    targets = _targets_like("mse", targets, predictions)
     _check_same_shape("mse", predictions, targets, ("predictions", "targets"))
     diff = predictions - targets
     return _reduce("mse", diff * diff, reduction)
@@ -234,6 +256,7 @@ def sparse_categorical_crossentropy(probabilities, labels, reduction: str = "mea
     """
     _check_reduction("sparse_categorical_crossentropy", reduction)
     p = probabilities if isinstance(probabilities, Tensor) else Tensor(probabilities)
+    _check_floating("sparse_categorical_crossentropy", "probabilities", p)
     if p.ndim != 2:
         raise ValueError(
             f"sparse_categorical_crossentropy: probabilities must be (N, K), got shape {p.shape}"

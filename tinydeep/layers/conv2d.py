@@ -67,7 +67,8 @@ class Conv2D(Layer):
 
     def call(self, x: Tensor) -> Tensor:
         self.check_input(x, ndim=4, last=self.kernel.shape[2])
-        y = ops.conv2d(x, self.kernel, strides=self.strides, padding=self.padding)
+        with self.naming_errors():  # e.g. an image smaller than the kernel
+            y = ops.conv2d(x, self.kernel, strides=self.strides, padding=self.padding)
         if self.bias is not None:
             y = y + self.bias  # (N, OH, OW, F) + (F,)
         return self.activation(y)

@@ -44,7 +44,5 @@ class Embedding(Layer):
 
     def call(self, ids: Tensor) -> Tensor:
         self.check_input(ids, floating=False)
-        try:
+        with self.naming_errors():  # the op checks the ids' dtype and range
             return ops.embedding(self.embeddings, ids)
-        except (TypeError, ValueError) as error:  # the op checks the ids; name the layer too
-            raise type(error)(f"Embedding {self.name!r}: {error}") from None

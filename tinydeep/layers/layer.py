@@ -8,13 +8,20 @@ first call (so a Dense layer learns its input size from the data), and computes 
   2. on the first call, pick the weights' dtype and device from the first input and `build`;
   3. run `call`, passing `training` down: a layer called without `training` inside another
      layer's `call` inherits the outer value, as in Keras, so `model(x, training=True)`
-     reaches every BatchNormalization and Dropout inside it.
+     reaches every BatchNormalization and Dropout inside it;
+  4. if the outermost call raises, undo what it changed: the layers it built go back to
+     unbuilt, and the state written with `update_state` (BatchNorm's moving statistics)
+     gets its old values back. A bad input deep inside a model (a batch of one reaching a
+     1x1 BatchNorm) thus changes nothing, not just the layers after the one that failed;
+     and the message gains the model and the sub-layer's path ("ResNet 'res_net', at
+     blocks/2/bn1: BatchNormalization 'batch_normalization_5': ...").
 
 Sub-layers held in attributes, lists, tuples and dicts are found automatically, so
 `parameters()`, `to(device)` and saving see the whole tree.
 
-Read in this order: Layer.__call__, add_weight, the tree walk (named_sublayers, walk,
-named_weights, parameters), then to(). Model and Sequential live in tinydeep/layers/model.py.
+Read in this order: Layer.__call__ (and the undo log below it), check_input and
+naming_errors, add_weight, the tree walk (named_sublayers, walk, named_weights, parameters),
+then to(). Model and Sequential live in tinydeep/layers/model.py.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,13 +37,19 @@ from tinydeep import backend, initializers
 from tinydeep.tensor import Tensor
 
 _training_context = False  # the `training` value of the innermost layer call in progress
+_call_depth = 0  # layer calls in progress, nested; 0 outside any
+# What the outermost call in progress has changed, oldest first, to undo if it raises:
+# (layer, its attributes before build) and (weight, its array before update_state).
+_undo_log: list[tuple] = []
 _name_counts: dict[str, int] = {}
 _TAKES_TRAINING: dict = {}  # call function -> whether it declares `training`
 
 
 def _default_name(layer: Layer) -> str:
-    """Keras-style unique names: dense, dense_1, dense_2, ..."""
-    base = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+    """Keras's unique names: dense, dense_1, ...; conv2d, re_lu, max_pooling2d (Keras's
+    snake case: a capital starts a word when a lower-case letter follows it or precedes it)."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", type(layer).__name__)
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
     count = _name_counts.get(base, 0)
     _name_counts[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
@@ -73,6 +87,29 @@ def _first_tensor(inputs) -> Tensor | None:
     return inputs if isinstance(inputs, Tensor) else None
 
 
+def _undo(log: list[tuple]) -> None:
+    """Put back, newest first, what a failed outermost call changed (see `_undo_log`)."""
+    for target, before in reversed(log):
+        if isinstance(target, Layer):  # unbuild: the attributes exactly as before build
+            vars(target).clear()
+            vars(target).update(before)
+        else:
+            target.data[...] = before
+
+
+def _name_the_path(model: Layer, error: BaseException) -> None:
+    """Put "ResNet 'res_net', at blocks/2/bn1: " in front of the message of a TypeError or
+    ValueError raised in a sub-layer, so the error says where in the model it happened."""
+    inner = getattr(error, "_raised_in", model)
+    if inner is model or not isinstance(error, (TypeError, ValueError)):
+        return
+    if not error.args or not isinstance(error.args[0], str):
+        return
+    path = next((p for p, layer, _ in model.walk() if layer is inner), None)
+    where = f"{model.where()}, at {path}" if path else model.where()
+    error.args = (f"{where}: {error.args[0]}", *error.args[1:])
+
+
 class Layer:
     """Base class of every layer and model.
 
@@ -91,6 +128,7 @@ class Layer:
         # else float32; fixed on the first call.
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.device = "cpu"
+        self._placed = False  # True once to(device) chose the device: build keeps it
         self._weights: dict[str, Tensor] = {}  # own weights, by name, in creation order
         self._trainable_names: set[str] = set()
         self.input_shape = None
@@ -106,29 +144,58 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs)")
 
     def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
-        global _training_context
+        global _training_context, _call_depth
         inputs = _as_tensors(inputs)
         if training is None:
             training = _training_context
-        if not self.built:
-            first = _first_tensor(inputs)
-            floating = first is not None and first.dtype.kind == "f"
-            if self.dtype is None:
-                self.dtype = first.dtype if floating else np.dtype(np.float32)
-            self.device = first.device if first is not None else self.device
-            self.input_shape = _shapes(inputs)
-            self.build(self.input_shape)
-            self.built = True
+        outermost = _call_depth == 0
         outer, _training_context = _training_context, bool(training)
+        _call_depth += 1
         try:
+            if not self.built:
+                self._build_on(inputs)
             if self._call_takes_training():
                 outputs = self.call(inputs, *args, training=bool(training), **kwargs)
             else:
                 outputs = self.call(inputs, *args, **kwargs)
+        except BaseException as error:
+            if isinstance(error, Exception) and not hasattr(error, "_raised_in"):
+                error._raised_in = self  # the innermost layer: the one that got the bad input
+            if outermost:
+                _name_the_path(self, error)  # first: undoing a build may drop the path
+                _undo(_undo_log)
+            raise
         finally:
             _training_context = outer
+            _call_depth -= 1
+            if outermost:
+                _undo_log.clear()
         self.output_shape = _shapes(outputs) if outputs is not None else None
         return outputs
+
+    def _build_on(self, inputs) -> None:
+        """The first call: take the weights' dtype from the first input, and its device too
+        unless to(device) chose one (an input on another device is then an error), then
+        build. The attributes as they were are logged, so a failed call can unbuild."""
+        before = dict(vars(self))  # build adds to the weight registry: keep it as it is now
+        before.update(_weights=dict(self._weights), _trainable_names=set(self._trainable_names))
+        _undo_log.append((self, before))
+        first = _first_tensor(inputs)
+        floating = first is not None and first.dtype.kind == "f"
+        if self.dtype is None:
+            self.dtype = first.dtype if floating else np.dtype(np.float32)
+        if first is not None and not self._placed:
+            self.device = first.device
+        self.input_shape = _shapes(inputs)
+        self.build(self.input_shape)
+        self.built = True
+
+    def update_state(self, weight: Tensor, value) -> None:
+        """Write `value` into the non-trainable `weight` in place (a moving statistic); the
+        old values come back if the outermost layer call in progress raises."""
+        if _call_depth:
+            _undo_log.append((weight, weight.data.copy()))
+        weight.data[...] = value
 
     def _call_takes_training(self) -> bool:
         """Keras lets `call` omit the training argument; pass it only when declared. Read
@@ -150,7 +217,7 @@ class Layer:
     ) -> None:
         """Raise a ValueError (TypeError for a dtype) naming this layer, what it expected and
         what it received, before anything is computed or changed."""
-        where = f"{type(self).__name__} {self.name!r}"
+        where = self.where()
         if not isinstance(x, Tensor):
             raise TypeError(
                 f"{where}: expected a Tensor or an array as input, got {type(x).__name__}"
@@ -169,6 +236,20 @@ class Layer:
                 f"(the layer was built on input shape {self.input_shape}), got "
                 f"shape {x.shape}"
             )
+
+    def where(self) -> str:
+        """How errors name this layer: its class and its name, "Dense 'dense_1'"."""
+        return f"{type(self).__name__} {self.name!r}"
+
+    @contextmanager
+    def naming_errors(self):
+        """Re-raise a TypeError or ValueError from the ops inside with this layer named in
+        front, so an error found deep in the maths (an image smaller than the kernel, an id
+        out of range) still says which layer received the input."""
+        try:
+            yield
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{self.where()}: {error}") from None
 
     def add_weight(
         self,
@@ -269,7 +350,7 @@ class Layer:
         objects, so optimizers keep working); layers built later are built there too."""
         backend.check_device(device)
         for _, layer, _ in self.walk():
-            layer.device = device
+            layer.device, layer._placed = device, True
             for weight in layer._weights.values():
                 weight.data = backend.to_device(weight.data, device)
                 weight.grad = None

@@ -13,7 +13,7 @@ from tinydeep.tensor import Tensor
 
 
 def _check_list(layer: Layer, inputs, minimum: int = 2) -> None:
-    where = f"{type(layer).__name__} {layer.name!r}"
+    where = layer.where()
     if not isinstance(inputs, (list, tuple)) or len(inputs) < minimum:
         got = (
             f"{len(inputs)} tensors" if isinstance(inputs, (list, tuple)) else type(inputs).__name__
@@ -30,7 +30,7 @@ class Add(Layer):
         _check_list(self, inputs)
         shapes = [tuple(x.shape) for x in inputs]
         if len(set(shapes)) > 1:
-            raise ValueError(f"Add {self.name!r}: expected tensors of one shape, got {shapes}")
+            raise ValueError(f"{self.where()}: expected tensors of one shape, got {shapes}")
         total = inputs[0]
         for x in inputs[1:]:
             total = total + x
@@ -46,7 +46,8 @@ class Concatenate(Layer):
 
     def call(self, inputs: list[Tensor]) -> Tensor:
         _check_list(self, inputs, minimum=1)
-        return concatenate_tensors(inputs, axis=self.axis)
+        with self.naming_errors():  # shapes that differ off the axis, an axis out of range
+            return concatenate_tensors(inputs, axis=self.axis)
 
 
 def add(inputs: list[Tensor], **kwargs) -> Tensor:

@@ -6,6 +6,15 @@ statistics follow the batch ones:
     moving = momentum * moving + (1 - momentum) * batch_statistic.
 Inference (training=False): the same formula with moving_mean and moving_variance.
 
+Batches that cannot be trained on. As in PyTorch, one value per channel (N*H*W == 1) is a
+ValueError and an empty batch gives an empty output, both changing nothing. A batch whose
+mean or variance is not finite (NaN or Inf in x, or values whose square overflows) gives the
+formula's output, NaN included, but leaves the moving statistics unchanged (PyTorch and
+Keras fold the NaN in, and every later inference is NaN). It is not an error, so that fit's
+non-finite loss guard (tinydeep.callbacks.TerminateOnNaN) stops the step and names it. The
+moving statistics are written with `update_state`, so a model call that fails after this
+layer ran puts them back too.
+
 Shapes: x (N, C) or (N, H, W, C); gamma, beta, moving_mean, moving_variance (C,).
 The fused training-mode forward and backward are in tinydeep/ops/normalization.py.
 """
@@ -13,6 +22,7 @@ The fused training-mode forward and backward are in tinydeep/ops/normalization.p
 from __future__ import annotations
 
 from tinydeep import ops
+from tinydeep.backend import xp_of
 from tinydeep.layers.layer import Layer
 from tinydeep.ops.normalization import batch_moments
 from tinydeep.tensor import Tensor
@@ -62,17 +72,24 @@ class BatchNormalization(Layer):
         if not training:
             inv_std = (self.moving_variance.data + self.epsilon) ** -0.5  # (C,), no gradient
             return (x - Tensor(self.moving_mean.data)) * (self.gamma * Tensor(inv_std)) + self.beta
+        if x.size == 0:  # no values, no statistics: an empty output, nothing updated
+            return x * self.gamma + self.beta
         if x.size == x.shape[-1]:
             raise ValueError(
-                f"BatchNormalization {self.name!r}: training needs more than one "
+                f"{self.where()}: training needs more than one "
                 f"value per channel to take batch statistics, got shape {x.shape}"
             )
         mean, var = batch_moments(x.data)  # (C,) each, biased variance
         y = ops.batch_norm(x, self.gamma, self.beta, mean=mean, var=var, epsilon=self.epsilon)
-        # Update the moving statistics in place (the Tensors stay the same objects).
+        # Fold the batch into the moving statistics unless a mean or variance is not finite;
+        # chosen on the device (no wait for the host), all channels or none.
+        xp = xp_of(mean)
+        finite = xp.isfinite(mean).all() & xp.isfinite(var).all()
         m = self.momentum
-        self.moving_mean.data[...] = m * self.moving_mean.data + (1 - m) * mean
-        self.moving_variance.data[...] = m * self.moving_variance.data + (1 - m) * var
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+            self.update_state(
+                moving, xp.where(finite, m * moving.data + (1 - m) * batch, moving.data)
+            )
         return y
 
 

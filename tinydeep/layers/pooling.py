@@ -28,7 +28,10 @@ class _Pooling2D(Layer):
 
     def call(self, x: Tensor) -> Tensor:
         self.check_input(x, ndim=4)
-        return self.pool(x, pool_size=self.pool_size, strides=self.strides, padding=self.padding)
+        with self.naming_errors():  # e.g. an image smaller than the window
+            return self.pool(
+                x, pool_size=self.pool_size, strides=self.strides, padding=self.padding
+            )
 
 
 class MaxPooling2D(_Pooling2D):

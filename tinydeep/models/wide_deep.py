@@ -79,10 +79,8 @@ class SparseLinear(Layer):
 
     def call(self, ids: Tensor) -> Tensor:
         self.check_input(ids, ndim=2, floating=False)
-        try:
+        with self.naming_errors():  # the op checks the ids' dtype and range
             y = ops.embedding_sum(self.kernel, ids)  # (N, 1)
-        except (TypeError, ValueError) as error:  # the op checks the ids; name the layer too
-            raise type(error)(f"SparseLinear {self.name!r}: {error}") from None
         return y + self.bias if self.bias is not None else y
 
 
@@ -245,6 +243,11 @@ class WideAndDeep(Model):
                     f"WideAndDeep {self.name!r}: input {name!r} must be {wanted}, "
                     f"got shape {t.shape}"
                 )
+        if NUMERIC in x and x[NUMERIC].dtype.kind not in "biuf":  # cast to self.dtype below
+            raise TypeError(
+                f"WideAndDeep {self.name!r}: input 'numeric' must hold real numbers (floats, "
+                f"integers or booleans), got dtype {x[NUMERIC].dtype}"
+            )
         if NUMERIC in x and x[NUMERIC].shape[1] != self.num_numeric:
             raise ValueError(
                 f"WideAndDeep {self.name!r}: input 'numeric' must have {self.num_numeric} "
