@@ -108,9 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--matched-depth",
         type=int,
         default=None,
-        help="the width experiment matches the "
-        "parameter count of this depth at --width (default: 20 if in --depths, else the "
-        "middle depth)",
+        help="the width experiment matches the parameter count of this depth at --width "
+        "(default: 20 if in --depths, else the middle depth)",
     )
     parser.add_argument("--train-size", type=int, default=TRAIN_SIZE, help="0: all")
     parser.add_argument("--val-size", type=int, default=VAL_SIZE)
