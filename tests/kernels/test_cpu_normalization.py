@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tinydeep_kernels.cpu.normalization as kernels
 from gradients import check_gradients
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -56,15 +56,22 @@ def case(draw):
     return x, dy, gamma, beta
 
 
+CANCELLING = np.array([[-2.75], [0.9198552], [0.9198552], [0.9198552]], np.float32)  # mean 0.0024
+
+
 @settings(max_examples=40)
 @given(case())
+@example((CANCELLING, CANCELLING, CANCELLING[0], CANCELLING[0]))  # found by hypothesis in CI
 def test_batch_moments_match_the_reference(case):
     x = case[0]
     rtol = RTOL[x.dtype.type]
     mean, var = kernels.batch_moments(x)
     ref_mean, ref_var = REF["batch_moments"](x)
     assert mean.dtype == var.dtype == x.dtype
-    np.testing.assert_allclose(mean, ref_mean, rtol=rtol)
+    # Summing rounds at the scale of the values, not of their mean: a mean near 0 from
+    # values near 3 (-2.75 and three 0.92s) can differ from the reference's in its 4th digit.
+    scale = np.abs(x).reshape(-1, x.shape[-1]).max(axis=0)  # (C,) the largest value
+    assert (np.abs(mean - ref_mean) <= rtol * scale).all(), (mean, ref_mean, scale)
     # A variance can be 0; its scale is the spread of the drawn values (at most 3**2 = 9).
     np.testing.assert_allclose(var, ref_var, rtol=rtol, atol=rtol * 9)
 
