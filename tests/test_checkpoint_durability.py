@@ -484,3 +484,23 @@ def test_a_deflated_file_loads_and_a_large_load_stays_within_the_bound(saved, tm
     result, peak = attempt(big)
     assert not isinstance(result, CheckpointError)
     assert big.stat().st_size <= peak < BOUND(big.stat().st_size), peak
+
+
+def test_the_next_save_deletes_only_the_temporaries_of_dead_savers_of_this_host(tmp_path):
+    """What a killed save left (".NAME.HOST-PID.XXXX.tmp" of a PID no longer running) goes at
+    the next save to NAME; a live process's file, another host's, and another name's stay."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = checkpoint._HOST
+    left = {
+        "dead": tmp_path / f".w.npz.{host}-{dead.pid}.a1b2c3.tmp",
+        "live": tmp_path / f".w.npz.{host}-{os.getpid()}.d4e5f6.tmp",
+        "other host": tmp_path / f".w.npz.elsewhere-{dead.pid}.a1b2c3.tmp",
+        "other name": tmp_path / f".v.npz.{host}-{dead.pid}.a1b2c3.tmp",
+    }
+    for file in left.values():
+        file.write_bytes(b"half a checkpoint")
+    small_model().save_weights(tmp_path / "w.npz")
+    kept = {kind for kind, file in left.items() if file.exists()}
+    assert kept == {"live", "other host", "other name"}
+    assert len(list(tmp_path.glob(".*.tmp"))) == 3  # and the save left none of its own

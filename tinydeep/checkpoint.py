@@ -8,7 +8,8 @@ checkpoint carries (epoch, step, random-generator state, optimizer hyper-paramet
 Writes are atomic: a temporary file in the same folder is written, flushed to disk (fsync) and
 renamed over the target, and the folder is fsynced, so a process killed mid-save (or a crash)
 leaves the previous file intact. A save killed before its rename leaves its temporary file
-(".NAME.XXXXXXXX.tmp") behind; nothing reads it, and it can be deleted.
+(".NAME.HOST-PID.XXXXXXXX.tmp") behind; nothing reads it, and the next save to NAME deletes
+it once no process of that PID runs on this host (another live saver's file is left alone).
 
 Loads trust nothing in the file and never allocate more than it can truly hold. The reader does
 not use np.load (which allocates whatever a .npy header claims); it opens the zip, reads the
@@ -26,11 +27,13 @@ Read in this order: save_weights / load_weights, then save_checkpoint / load_che
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import math
 import os
+import socket
 import struct
 import tempfile
 import zipfile
@@ -179,7 +182,9 @@ def write_archive(path, arrays: dict[str, np.ndarray], extra: dict) -> None:
     entries = dict(arrays)
     entries[METADATA] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path)
+    prefix = f".{path.name}.{_HOST}-{os.getpid()}."
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **entries)
@@ -194,6 +199,33 @@ def write_archive(path, arrays: dict[str, np.ndarray], extra: dict) -> None:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())  # no "." or "-"
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that killed saves to `path` left behind: those named for a
+    process of this host that no longer runs. Files of live processes (a save in progress
+    elsewhere) and of other hosts (a shared folder) are kept."""
+    if os.name != "posix":
+        return  # os.kill(pid, 0) would terminate the process on Windows, not probe it
+    mine = f".{path.name}.{_HOST}-"
+    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = temporary.name[len(mine) :].split(".")[0]
+        if temporary.name.startswith(mine) and pid.isdigit() and not _running(int(pid)):
+            temporary.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists on this host (signal 0 checks, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists but is not ours, or the check is not possible: keep the file
+    return True
 
 
 def read_archive(path) -> tuple[dict[str, np.ndarray], dict]:
