@@ -262,11 +262,6 @@ def weighted_layer_norms(model, x: np.ndarray, y: np.ndarray) -> dict[str, float
     return {path: norm for path, norm in norms.items() if path in kernels}
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def train_run(spec: dict, data: dict, args) -> dict:
     """Train the network `spec` describes on one fold and return its record."""
     classes = int(max(data["y_train"].max(), data["y_val"].max())) + 1
@@ -297,7 +292,7 @@ def train_run(spec: dict, data: dict, args) -> dict:
 
     trained = model.evaluate(data["x_train"], data["y_train"], batch_size=500)
     logits = model.predict(data["x_val"], batch_size=500)  # (N_val, classes)
-    probabilities = softmax(logits.astype(np.float64))
+    probabilities = td.Tensor(logits.astype(np.float64)).softmax(axis=1).numpy()
     y_val = data["y_val"]
     norms_after = weighted_layer_norms(model, probe_x, probe_y)
     return {
