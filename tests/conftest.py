@@ -1,15 +1,20 @@
-"""Shared test settings: hypothesis profiles and the real-data fixture.
+"""Shared test settings: hypothesis profiles, the real-data fixture, and CI's rule on skips.
 
 Hypothesis runs 100 examples per property, freshly drawn on every run (the "default"
 profile), so that local runs keep exploring; "ci" (HYPOTHESIS_PROFILE=ci, set by .ci/run)
 runs 100 examples derandomized, the same ones on every run, so that CI's verdict on a commit
 does not depend on the draw (a case a random run finds goes in as an @example); "dev" runs 20
-for quick local loops. Deadlines are off: a gradient check's run time depends on the drawn
+for quick local loops, and "ci-quick" 20 derandomized, for the tests that run the kernel tests
+again in a subprocess. Deadlines are off: a gradient check's run time depends on the drawn
 shape, not on a regression.
 
 Tests that need the real data sets read them from the folder in the environment variable
 TINYDEEP_DATA (.ci/run points it at ../shared/data) and skip, naming the missing folder,
-when it is absent.
+when it is absent; the PyTorch cross-checks skip without PyTorch (`pip install -e ".[torch]"`).
+
+In CI (TINYDEEP_NO_SKIPS=1, set by .ci/run) a skip is a failure: a test that cannot run
+there is a guarantee nobody is checking. The one exception is the CUDA tests on a machine
+with no GPU, which skip with the single reason `devices.GPU_SKIP_REASON`.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import os
 from pathlib import Path
 
 import pytest
+from devices import GPU_SKIP_REASON, gpu_missing_reason
 from hypothesis import HealthCheck, settings
 
 QUIET = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("default", max_examples=100, **QUIET)
 settings.register_profile("ci", max_examples=100, derandomize=True, **QUIET)
 settings.register_profile("dev", max_examples=20, **QUIET)
+settings.register_profile("ci-quick", max_examples=20, derandomize=True, **QUIET)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+NO_SKIPS = os.environ.get("TINYDEEP_NO_SKIPS") == "1"
 
 
 @pytest.fixture
@@ -44,3 +53,32 @@ def data_root():
         return path
 
     return folder
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under TINYDEEP_NO_SKIPS=1 a skip other than the CUDA one is reported as a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (NO_SKIPS and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if reason.removeprefix("Skipped: ") != GPU_SKIP_REASON:
+        report.outcome = "failed"
+        report.longrepr = f"TINYDEEP_NO_SKIPS=1 (CI) makes this skip a failure: {reason}"
+
+
+def pytest_report_header(config) -> list[str]:
+    """What this run can check: the GPU, PyTorch and the data, one line."""
+    try:
+        import torch  # noqa: F401  only to say whether the cross-checks can run
+
+        torch_line = "PyTorch installed"
+    except ImportError:
+        torch_line = 'no PyTorch (the cross-checks skip; pip install -e ".[torch]")'
+    gpu = gpu_missing_reason()
+    data = os.environ.get("TINYDEEP_DATA") or "unset (the real-data tests skip)"
+    return [
+        f"tinydeep: CUDA {'usable' if gpu is None else 'tests skip: ' + gpu}",
+        f"tinydeep: {torch_line}; TINYDEEP_DATA {data}; skips fail: {NO_SKIPS}",
+    ]

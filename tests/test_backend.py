@@ -45,6 +45,20 @@ def test_reference_only_forces_the_reference_and_restores_the_switch(fake_kernel
     assert double.reference(np.array([1.0]))[0] == 2.0
 
 
+@backend.kernelized
+def quadruple(x):
+    """Reference: double(double(x)), a reference that calls another kernelized function."""
+    return double(double(x))
+
+
+def test_a_reference_runs_no_kernel_inside_it(fake_kernel):
+    """What kernel tests compare against: conv2d_gemm's reference calls im2col, and must not
+    reach im2col's kernel (the audit's col2im bug hid behind exactly that)."""
+    assert quadruple(np.array([1.0]))[0] == 1002 * 2 + 1000  # kernels on: both doubles marked
+    assert quadruple.reference(np.array([1.0]))[0] == 4.0
+    assert backend.kernels_enabled()  # and the switch is back on afterwards
+
+
 def test_without_a_kernel_the_reference_runs(monkeypatch):
     monkeypatch.setattr(backend, "_kernel_cache", {})
     assert not hasattr(tinydeep_kernels.cpu, "double")

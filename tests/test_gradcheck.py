@@ -84,3 +84,54 @@ def test_bad_arguments_are_rejected():
         td.gradcheck(lambda t: td.Tensor(np.ones(2)), np.arange(2))
     with pytest.raises(ValueError, match="parameter 0 has dtype float32, expected float64"):
         td.gradcheck(lambda t: t, np.ones(2), params=[td.Tensor(np.ones(2, np.float32))])
+
+
+# ---- the float64 tolerances, and what gradcheck refuses to call a pass ----------------------
+
+
+def sigmoid_forward(x):
+    y = 1 / (1 + np.exp(-x))
+    return y, y
+
+
+def slightly_wrong_sigmoid_backward(dy, y):
+    return (dy * y * (1 - y) * 1.0005,)  # 0.05% too large
+
+
+slightly_wrong_sigmoid = differentiable(
+    sigmoid_forward, slightly_wrong_sigmoid_backward, "slightly_wrong_sigmoid"
+)
+
+
+@pytest.mark.parametrize("mode", ["full", "random"])
+def test_a_backward_off_by_five_hundredths_of_a_percent_is_caught(mode):
+    """The audit's planted sigmoid bug: PyTorch's float32-minded defaults (atol 1e-5,
+    rtol 1e-3) pass it; the float64 defaults do not."""
+    x = rng.standard_normal((3, 4))
+    assert td.gradcheck(slightly_wrong_sigmoid, x, atol=1e-5, rtol=1e-3, mode=mode)
+    with pytest.raises(td.GradcheckError, match="gradient of input 0"):
+        td.gradcheck(slightly_wrong_sigmoid, x, mode=mode)
+    assert td.gradcheck(lambda t: t.sigmoid(), x, mode=mode)  # the real one passes
+
+
+def test_the_defaults_are_float64s():
+    import inspect
+
+    defaults = inspect.signature(td.gradcheck).parameters
+    assert defaults["eps"].default == 1e-6
+    assert defaults["atol"].default == 1e-8 and defaults["rtol"].default == 1e-7
+
+
+def wrong_on_empty_backward(dy, x):
+    return (np.ones(x.shape),)  # any backward at all: the output is empty
+
+
+empty_output = differentiable(lambda x: (x[:0], x), wrong_on_empty_backward, "empty_output")
+
+
+@pytest.mark.parametrize("mode", ["full", "random"])
+def test_an_empty_jacobian_is_not_a_pass(mode):
+    with pytest.raises(td.GradcheckError, match="nothing to compare: every output is empty"):
+        td.gradcheck(empty_output, np.ones(3), mode=mode)
+    with pytest.raises(td.GradcheckError, match="every checked tensor is empty"):
+        td.gradcheck(lambda t: t.sum() + 1.0, np.ones((0, 2)), mode=mode)

@@ -58,6 +58,13 @@ def test_sgd_plain_momentum_nesterov_and_weight_decay_by_hand():
     decayed = steps(SGD([p := param([1.0, -2.0])], lr=0.1, weight_decay=0.1), p, [g, g])
     np.testing.assert_allclose(decayed, [[0.94, -2.08], [0.8806, -2.1592]])
 
+    # dampening 0.5: buf = g on the first step (PyTorch's rule), then 0.9 * buf + 0.5 * g:
+    # [0.5, 1], [0.7, 1.4], [0.88, 1.76]; p -= 0.1 * buf
+    damped = SGD([p := param([1.0, -2.0])], lr=0.1, momentum=0.9, dampening=0.5)
+    np.testing.assert_allclose(
+        steps(damped, p, [g, g, g]), [[0.95, -2.1], [0.88, -2.24], [0.792, -2.416]]
+    )
+
 
 def test_adagrad_by_hand():
     g = [3.0, 4.0]  # sum = 9k, 16k after k steps: each step is 0.1 * g / sqrt(sum)

@@ -174,6 +174,7 @@ def kernelized(reference: Callable) -> Callable:
     The device is read off the first positional argument, which must be an array. When kernels
     are enabled and `tinydeep_kernels.<device>` defines a function of the same name, that
     function is called with the same arguments; otherwise the reference runs.
+    `dispatch.reference` runs the reference alone, with no kernel anywhere inside it.
     """
 
     @functools.wraps(reference)
@@ -184,7 +185,14 @@ def kernelized(reference: Callable) -> Callable:
                 return kernel(*args, **kwargs)
         return reference(*args, **kwargs)
 
-    dispatch.reference = reference  # tests compare a kernel against this
+    def run_reference(*args, **kwargs):
+        # The reference with every kernel off inside it too: a reference that calls another
+        # kernelized function (conv2d_gemm calls im2col) must not run that one's kernel, or a
+        # kernel test would compare the kernel with itself.
+        with reference_only():
+            return reference(*args, **kwargs)
+
+    dispatch.reference = functools.wraps(reference)(run_reference)  # what tests compare against
     return dispatch
 
 

@@ -8,6 +8,7 @@ from gradients import check_layer_gradients
 from hypothesis import given
 from hypothesis import strategies as st
 from reference import conv2d_reference
+from weights import randomize_constant_weights
 
 from tinydeep.layers import Conv2D
 
@@ -26,6 +27,8 @@ def conv_case(draw):
 def test_conv2d_layer(case, use_bias):
     x, filters, k, s, padding = case
     layer = Conv2D(filters, k, strides=s, padding=padding, use_bias=use_bias)
+    layer(x)  # build, then give the bias values (it starts at zero)
+    randomize_constant_weights(layer, seed=x.size)
     y = layer(x)
     expected = conv2d_reference(x, layer.kernel.data, (s, s), padding)
     if use_bias:

@@ -108,6 +108,7 @@ def test_to_moves_weights_in_place_and_rejects_unknown_devices():
 def test_bad_input_names_the_layer_what_it_expected_and_what_it_got():
     layer = Dense(2, name="fc")
     layer(np.ones((1, 3)))
+    before = layer.kernel.data.copy()
     with pytest.raises(
         ValueError,
         match=r"Dense 'fc': expected inputs with 3 features on the "
@@ -118,8 +119,7 @@ def test_bad_input_names_the_layer_what_it_expected_and_what_it_got():
         TypeError, match="Dense 'fc': expected a floating-point input, got dtype int64"
     ):
         layer(np.ones((1, 3), dtype=np.int64))
-    before = layer.kernel.data.copy()
-    np.testing.assert_array_equal(layer.kernel.data, before)
+    np.testing.assert_array_equal(layer.kernel.data, before)  # the bad calls changed nothing
 
 
 def test_a_dict_of_inputs_becomes_a_dict_of_tensors():

@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradients import check_gradients
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import MAX_SIDE, arrays, away_from_zero, broadcastable_pair, floats, shapes
+from strategies import (
+    EDGE_PAIRS,
+    EDGES,
+    MAX_SIDE,
+    arrays,
+    away_from_zero,
+    broadcastable_pair,
+    floats,
+    shapes,
+)
 
 import tinydeep as td
 from tinydeep import ops
@@ -17,6 +26,10 @@ from tinydeep import ops
 
 
 @given(broadcastable_pair())
+@example(EDGE_PAIRS["scalars"])
+@example(EDGE_PAIRS["zeros, a constant"])
+@example(EDGE_PAIRS["a column, a row"])
+@example(EDGE_PAIRS["one element, a row"])
 def test_add(pair):
     a, b = pair
     y = check_gradients(lambda x, z: x + z, a, b)
@@ -24,6 +37,10 @@ def test_add(pair):
 
 
 @given(broadcastable_pair())
+@example(EDGE_PAIRS["scalars"])
+@example(EDGE_PAIRS["zeros, a constant"])
+@example(EDGE_PAIRS["a column, a row"])
+@example(EDGE_PAIRS["one element, a row"])
 def test_subtract(pair):
     a, b = pair
     y = check_gradients(lambda x, z: x - z, a, b)
@@ -31,6 +48,10 @@ def test_subtract(pair):
 
 
 @given(broadcastable_pair())
+@example(EDGE_PAIRS["scalars"])
+@example(EDGE_PAIRS["zeros, a constant"])
+@example(EDGE_PAIRS["a column, a row"])
+@example(EDGE_PAIRS["one element, a row"])
 def test_multiply(pair):
     a, b = pair
     y = check_gradients(lambda x, z: x * z, a, b)
@@ -38,6 +59,10 @@ def test_multiply(pair):
 
 
 @given(broadcastable_pair(other_elements=away_from_zero(0.5, 3.0)))
+@example(EDGE_PAIRS["scalars"])
+@example(EDGE_PAIRS["zeros, a constant"])
+@example(EDGE_PAIRS["a column, a row"])
+@example(EDGE_PAIRS["one element, a row"])
 def test_divide(pair):
     a, b = pair
     y = check_gradients(lambda x, z: x / z, a, b)
@@ -70,6 +95,10 @@ def test_reflected_operators_with_arrays_and_numbers(pair):
 
 
 @given(arrays(shapes()))
+@example(EDGES["scalar"])
+@example(EDGES["one"])
+@example(EDGES["zeros"])
+@example(EDGES["constant"])
 def test_negative(x):
     y = check_gradients(lambda t: -t, x)
     np.testing.assert_array_equal(y.data, -x)

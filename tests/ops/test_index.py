@@ -32,9 +32,20 @@ def test_integer_array_indexing_accumulates_over_repeats(data):
 @given(st.data())
 def test_boolean_mask_indexing(data):
     x = data.draw(arrays(shapes(min_dims=1)))
-    mask = data.draw(hnp.arrays(bool, x.shape))
+    # each element kept with probability 3/4: most masks select something to check
+    keep = st.sampled_from([True, True, True, False])
+    mask = data.draw(hnp.arrays(bool, x.shape, elements=keep, fill=st.nothing()))
     y = check_gradients(lambda t: t[mask], x)
     np.testing.assert_array_equal(y.data, x[mask])
+
+
+def test_an_empty_selection_has_a_zero_gradient_and_nothing_for_gradcheck():
+    x = np.arange(6.0).reshape(2, 3)
+    mask = np.zeros((2, 3), bool)
+    y = check_gradients(lambda t: t[mask], x)  # zero gradients of x's shape
+    assert y.shape == (0,)
+    with pytest.raises(td.GradcheckError, match="nothing to compare: every output is empty"):
+        td.gradcheck(lambda t: t[mask], x)
 
 
 def test_repeated_indices_add_their_gradients():

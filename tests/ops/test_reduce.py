@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradients import check_gradients
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import arrays, distinct_arrays, shapes
+from strategies import EDGES, arrays, distinct_arrays, shapes
 
 import tinydeep as td
 
@@ -28,6 +28,9 @@ def array_and_axis(draw, values=arrays):
 
 
 @given(array_and_axis())
+@example((EDGES["one"], None, False))
+@example((EDGES["zeros"], (0, 1), True))
+@example((EDGES["constant"], -1, False))
 def test_sum(case):
     x, axis, keepdims = case
     y = check_gradients(lambda t: t.sum(axis=axis, keepdims=keepdims), x)
@@ -35,6 +38,9 @@ def test_sum(case):
 
 
 @given(array_and_axis())
+@example((EDGES["one"], None, False))
+@example((EDGES["zeros"], (0, 1), True))
+@example((EDGES["constant"], -1, False))
 def test_mean(case):
     x, axis, keepdims = case
     y = check_gradients(lambda t: t.mean(axis=axis, keepdims=keepdims), x)

@@ -1,0 +1,306 @@
+"""The mutation check: plant known bugs in a copy of tinydeep and expect the tests to fail.
+
+    python tests/mutations.py              every mutation below, then a table
+    python tests/mutations.py col2im-bound divide-sign   only these
+    python tests/mutations.py --list       their names and what each plants
+
+A test suite earns trust by failing when the code is wrong. Each mutation is a small, real
+bug (a flipped sign, an off-by-one bound, a gradient off by 0.05%) planted by exact text
+replacement in a temporary copy of the repository; the tests that guard that code then run
+on the copy, as CI runs them (HYPOTHESIS_PROFILE=ci, the real data in TINYDEEP_DATA, PyTorch
+installed), and must fail. A mutation that passes is a hole in the tests: the check exits 1
+and names it. The unmutated copy runs the same tests first and must pass, so a failure means
+the bug, not the copy.
+
+The first mutations are those of the audit that opened issue 12; each of them once passed
+every test. Add one here whenever a test is written against a bug: plant the bug, watch it
+fail. Numba's compiled kernels are copied with the sources (their cache is keyed on a file's
+size and time), so only a mutated kernel file compiles again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    what: str  # the bug, in words
+    edits: tuple[tuple[str, str, str], ...]  # (file, exact text, replacement): each text once
+    tests: tuple[str, ...]  # the test files (or node ids) that must catch it
+
+
+MUTATIONS = [
+    # ---- the audit's mutations ---------------------------------------------------------------
+    Mutation(
+        "divide-sign",
+        "divide's backward: db = +dy * a / b**2 (the sign flipped)",
+        (("tinydeep/ops/elementwise.py", "return da, -da * y", "return da, da * y"),),
+        ("tests/ops/test_elementwise.py",),
+    ),
+    Mutation(
+        "conv2d-bias-sign",
+        "Conv2D subtracts its bias instead of adding it",
+        (
+            (
+                "tinydeep/layers/conv2d.py",
+                "y = y + self.bias  # (N, OH, OW, F) + (F,)",
+                "y = y - self.bias  # (N, OH, OW, F) + (F,)",
+            ),
+        ),
+        ("tests/layers/test_conv2d.py",),
+    ),
+    Mutation(
+        "col2im-bound",
+        "the Numba col2im takes window column OW, one past the last (>= made >)",
+        (("kernels/cpu/conv.py", "s // sw >= ow", "s // sw > ow"),),
+        ("tests/kernels/test_cpu_conv.py",),
+    ),
+    Mutation(
+        "batchnorm-divisor",
+        "batch norm's backward divides by M - 1 instead of M",
+        (
+            (
+                "tinydeep/ops/normalization.py",
+                "dx = (gamma * inv_std / m) * (m * dy - dbeta - x_hat * dgamma)",
+                "dx = (gamma * inv_std / (m - 1)) * (m * dy - dbeta - x_hat * dgamma)",
+            ),
+        ),
+        ("tests/ops/test_normalization.py", "tests/kernels/test_cpu_normalization.py"),
+    ),
+    Mutation(
+        "ftrl-sign",
+        "FTRL adds sigma * param to z instead of subtracting it",
+        (
+            (
+                "tinydeep/optim.py",
+                "linear += grad - (root_new - root) / lr * param",
+                "linear += grad + (root_new - root) / lr * param",
+            ),
+        ),
+        ("tests/test_optim.py",),
+    ),
+    Mutation(
+        "sgd-momentum",
+        "SGD's momentum buffer decays by (1 - momentum) instead of momentum, "
+        "in the reference and in the kernel",
+        (
+            ("tinydeep/optim.py", "buf *= momentum\n", "buf *= 1 - momentum\n"),
+            (
+                "kernels/cpu/optim.py",
+                "b = g if first else buf[i] * momentum + damped * g",
+                "b = g if first else buf[i] * (1 - momentum) + damped * g",
+            ),
+        ),
+        ("tests/test_optim.py",),
+    ),
+    Mutation(
+        "sgd-dampening",
+        "SGD ignores dampening, the same way in the reference and in the kernel",
+        (
+            (
+                "tinydeep/optim.py",
+                "buf += grad if dampening == 0 else (1 - dampening) * grad",
+                "buf += grad",
+            ),
+            (
+                "kernels/cpu/optim.py",
+                "lr, momentum, 1 - dampening, nesterov",
+                "lr, momentum, 1, nesterov",
+            ),
+        ),
+        ("tests/test_optim.py",),
+    ),
+    Mutation(
+        "sigmoid-backward-0.05%",
+        "sigmoid's backward 0.05% too large",
+        (
+            (
+                "tinydeep/ops/elementwise.py",
+                "return (dy * y * (1 - y),)",
+                "return (dy * y * (1 - y) * 1.0005,)",
+            ),
+        ),
+        ("tests/ops/test_elementwise.py",),
+    ),
+    # ---- the other holes the audit named -----------------------------------------------------
+    Mutation(
+        "activation-softmax-axis",
+        "the 'softmax' activation normalizes over the first axis instead of the last",
+        (("tinydeep/activations.py", "ops.softmax(x, axis=-1)", "ops.softmax(x, axis=0)"),),
+        ("tests/layers/test_simple_layers.py",),
+    ),
+    Mutation(
+        "dense-bias-sign",
+        "Dense subtracts its bias instead of adding it",
+        (("tinydeep/layers/dense.py", "y = y + self.bias", "y = y - self.bias"),),
+        ("tests/layers/test_dense.py",),
+    ),
+    Mutation(
+        "gradcheck-empty-passes",
+        "gradcheck passes an empty Jacobian again",
+        (("tinydeep/gradcheck.py", "if sum(o.size for o in outs) == 0:", "if False:"),),
+        ("tests/test_gradcheck.py",),
+    ),
+    # ---- the other kernels the audit's hole covered ------------------------------------------
+    Mutation(
+        "maxpool-ties",
+        "the Numba max pooling takes the last of tied maxima, not the first (> made >=)",
+        (("kernels/cpu/pool.py", "if p == 0 or v > best or", "if p == 0 or v >= best or"),),
+        ("tests/kernels/test_cpu_pool.py",),
+    ),
+    Mutation(
+        "maxpool-backward-bound",
+        "the Numba max pooling backward takes window column OW, one past the last",
+        (("kernels/cpu/pool.py", "s // sw >= ow", "s // sw > ow"),),
+        ("tests/kernels/test_cpu_pool.py",),
+    ),
+    Mutation(
+        "embedding-scatter-overwrites",
+        "the Numba scatter-add overwrites repeated rows instead of adding them",
+        (
+            (
+                "kernels/cpu/embedding.py",
+                "target[indices[i], d] += values[i, d]",
+                "target[indices[i], d] = values[i, d]",
+            ),
+        ),
+        ("tests/kernels/test_cpu_embedding.py",),
+    ),
+]
+
+
+# ---- running one mutation ---------------------------------------------------------------------
+
+
+def copy_repository(destination: Path) -> None:
+    """The package, the kernels (as tinydeep_kernels, the name they install under), the tests
+    and pyproject.toml, with file times kept so that Numba's cache stays valid."""
+    ignore = shutil.ignore_patterns(".hypothesis", ".pytest_cache")
+    shutil.copytree(ROOT / "tinydeep", destination / "tinydeep", ignore=ignore)
+    shutil.copytree(ROOT / "kernels", destination / "tinydeep_kernels", ignore=ignore)
+    shutil.copytree(ROOT / "tests", destination / "tests", ignore=ignore)
+    shutil.copy2(ROOT / "pyproject.toml", destination / "pyproject.toml")
+
+
+def apply(mutation: Mutation, copy: Path) -> None:
+    for file, old, new in mutation.edits:
+        path = copy / re.sub(r"^kernels/", "tinydeep_kernels/", file)
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(
+                f"mutation {mutation.name}: {file} holds {text.count(old)} copies of {old!r}, "
+                "expected exactly one (has the code changed? update tests/mutations.py)"
+            )
+        path.write_text(text.replace(old, new))
+
+
+def environment(copy: Path) -> dict[str, str]:
+    """CI's settings, with the copy's tinydeep and tinydeep_kernels first on the path (ahead
+    of an editable install's finder)."""
+    env = dict(os.environ, PYTHONPATH=str(copy), HYPOTHESIS_PROFILE="ci")
+    env.setdefault("TINYDEEP_DATA", str(ROOT.parent / "shared" / "data"))
+    return env
+
+
+def run_tests(copy: Path, tests: tuple[str, ...], first_failure: bool) -> tuple[int, str]:
+    """pytest on the copy: (exit code, its output)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf"]
+    command += ["-x"] * first_failure + [str(copy / t) for t in tests]
+    done = subprocess.run(
+        command, cwd=copy, env=environment(copy), capture_output=True, text=True, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def first_failed(output: str, copy: Path) -> str:
+    """The first test pytest reports as FAILED, as a node id relative to the repository."""
+    match = re.search(r"^FAILED (\S+)", output, re.MULTILINE)
+    return match.group(1).replace(str(copy) + "/", "") if match else "?"
+
+
+def check_imports_from(copy: Path) -> None:
+    code = "import tinydeep, tinydeep_kernels; print(tinydeep.__file__, tinydeep_kernels.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=copy,
+        env=environment(copy),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if out.count(str(copy)) != 2:
+        raise SystemExit(f"the copy's packages are not the ones imported: {out}")
+
+
+# ---- the check --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    args = parser.parse_args()
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name:26} {m.what}")
+        return 0
+    unknown = set(args.names) - {m.name for m in MUTATIONS}
+    if unknown:
+        parser.error(f"no mutation named {sorted(unknown)}; --list shows them")
+    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
+
+    rows, holes = [], []
+    with tempfile.TemporaryDirectory(prefix="tinydeep-mutations-") as scratch:
+        clean = Path(scratch) / "clean"
+        copy_repository(clean)
+        check_imports_from(clean)
+        tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        start = time.perf_counter()
+        code, output = run_tests(clean, tests, first_failure=False)
+        if code != 0:
+            print(output[-4000:])
+            print("the unmutated copy fails its tests: fix those first", file=sys.stderr)
+            return 2
+        print(f"unmutated: {len(tests)} test files pass ({time.perf_counter() - start:.0f} s)")
+        for m in chosen:
+            copy = Path(scratch) / m.name
+            copy_repository(copy)
+            apply(m, copy)
+            start = time.perf_counter()
+            code, output = run_tests(copy, m.tests, first_failure=True)
+            seconds = time.perf_counter() - start
+            caught = code == 1  # tests ran and failed; 2-5 are errors, an empty run, a pass
+            verdict = first_failed(output, copy) if caught else f"NOT CAUGHT (pytest exit {code})"
+            if not caught:
+                holes.append(m.name)
+                print(output[-3000:])
+            rows.append((m.name, m.what, verdict, seconds))
+            print(f"{m.name}: {verdict} ({seconds:.0f} s)", flush=True)
+            shutil.rmtree(copy)
+
+    print("\n| mutation | the planted bug | first test to fail | seconds |")
+    print("|---|---|---|---:|")
+    for name, what, verdict, seconds in rows:
+        print(f"| `{name}` | {what} | `{verdict}` | {seconds:.0f} |")
+    if holes:
+        print(f"\nnot caught: {', '.join(holes)}", file=sys.stderr)
+        return 1
+    print(f"\nall {len(rows)} mutations caught")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
