@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from weights import randomize_constant_weights
 
 import tinydeep as td
 from tinydeep.layers import BatchNormalization, Conv2D, Dense, Flatten, Model, Sequential
@@ -67,6 +68,7 @@ def test_a_whole_model_passes_gradcheck_in_float64():
     )
     x = np.random.default_rng(0).standard_normal((3, 5, 5, 2))
     model(x, training=True)
+    randomize_constant_weights(model)  # biases, gamma and beta
     assert td.gradcheck(
         lambda t: model(t, training=True),
         x,

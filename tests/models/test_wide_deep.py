@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from weights import randomize_constant_weights
 
 import tinydeep as td
 from tinydeep.models import SparseLinear, WideAndDeep
@@ -57,6 +58,7 @@ def test_the_whole_model_passes_gradcheck_in_float64():
     model(x)
     for p in model.wide_parameters():  # FTRL's zeros would leave the wide part untested
         p.data[...] = np.random.default_rng(1).standard_normal(p.shape)
+    randomize_constant_weights(model)  # the deep part's biases
     params = model.named_weights(trainable_only=True)
     assert all(p.dtype == np.float64 for p in params.values())
     assert set(params) == {
