@@ -42,6 +42,8 @@ class Mutation:
     tests: tuple[str, ...]  # the test files (or node ids) that must catch it
 
 
+ONE_CHUNK = "test_conv2d_kernels_match_the_reference_exactly_in_one_chunk"
+
 MUTATIONS = [
     # ---- the audit's mutations ---------------------------------------------------------------
     Mutation(
@@ -67,6 +69,13 @@ MUTATIONS = [
         "the Numba col2im takes window column OW, one past the last (>= made >)",
         (("kernels/cpu/conv.py", "s // sw >= ow", "s // sw > ow"),),
         ("tests/kernels/test_cpu_conv.py",),
+    ),
+    Mutation(
+        "col2im-bound-via-conv2d",
+        "the same bug, against the conv2d kernels' one-chunk test alone: it compares them "
+        "with conv2d's reference, which must not run the col2im kernel inside it",
+        (("kernels/cpu/conv.py", "s // sw >= ow", "s // sw > ow"),),
+        ("tests/kernels/test_cpu_conv.py::" + ONE_CHUNK,),
     ),
     Mutation(
         "batchnorm-divisor",
