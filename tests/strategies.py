@@ -63,7 +63,6 @@ def broadcastable_pair(draw, elements=None, other_elements=None, max_dims: int =
     it by dropping leading axes and setting some axes to 1 (each rarely all of them)."""
     shape = draw(shapes(max_dims=max_dims))
     dropped = draw(_weighted([0, 1], list(range(2, len(shape) + 1)))) if shape else 0
-    dropped = min(dropped, len(shape))
     other = tuple(1 if draw(st.integers(0, 3)) == 0 else s for s in shape[dropped:])
     shape_a, shape_b = (shape, other) if draw(st.booleans()) else (other, shape)
     a = draw(arrays(shape_a, elements))

@@ -12,7 +12,7 @@ import numpy as np
 
 def randomize_constant_weights(layer, seed: int = 0) -> None:
     """Every built weight whose elements are all equal gets random values in place: a variance
-    (named *variance) uniform in [0.5, 2], anything else uniform in [-1, 1] away from 0."""
+    (named *variance) uniform in [0.5, 2], anything else of either sign, |value| in [0.2, 1]."""
     rng = np.random.default_rng(seed)
     for name, weight in layer.named_weights().items():
         data = weight.data
