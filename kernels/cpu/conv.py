@@ -37,11 +37,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
+from . import threads, winograd
+
 __all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
 
 # cols of one chunk of images. Measured on the ResNet-20 layers (2-core EPYC, 2 MB L2 per core,
 # 32 MB L3): 4 MB fastest; 1-2 MB make too many small GEMMs, 32 MB spill out of the L3.
-CHUNK_BYTES = 1 << 22
+CHUNK_BYTES = 1 << 21
+
+# The fewest channels (in and out) at which a 3x3 stride-1 convolution runs by Winograd.
+WINOGRAD_MIN_CHANNELS = 32
 
 
 def _geometry(window) -> tuple:
@@ -53,7 +58,7 @@ def _geometry(window) -> tuple:
 # ---- im2col and col2im ------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _im2col_loop(x, shape, geometry, pad_value, cols):
     """x flat (N*H*W*C) -> cols flat (N*OH*OW*KH*KW*C)."""
     n, h, w, c = shape
@@ -89,7 +94,7 @@ def im2col(x: np.ndarray, window, pad_value=0.0) -> np.ndarray:
     return cols
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col2im_loop(dcols, dcols_n, geometry, dx, shape):
     """dcols flat (KH*KW*dcols_n*OH*OW*C) -> dx flat (N*H*W*C), N <= dcols_n images."""
     n, h, w, c = shape
@@ -127,7 +132,7 @@ def col2im(dcols: np.ndarray, x_shape: tuple, window) -> np.ndarray:
     return dx
 
 
-# ---- conv2d in chunks of images ---------------------------------------------------------------
+# ---- conv2d in chunks of images, one part of the batch per core -------------------------------
 
 
 def _chunked(x, w, dy=None) -> bool:
@@ -137,14 +142,36 @@ def _chunked(x, w, dy=None) -> bool:
     return len(dtypes) == 1 and x.dtype in (np.float32, np.float64)
 
 
+def _winograd(x, w, window, dy=None) -> bool:
+    """Whether this convolution takes Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py): a 3x3
+    kernel at stride 1, one float dtype, and at least WINOGRAD_MIN_CHANNELS channels in and
+    out (the measured choice: see the header)."""
+    (kh, kw, c, f), strides = w.shape, window[1]
+    return (
+        (kh, kw) == (3, 3)
+        and tuple(strides) == (1, 1)
+        and min(c, f) >= WINOGRAD_MIN_CHANNELS
+        and _chunked(x, w, dy)
+    )
+
+
 def _images_per_chunk(n: int, oh: int, ow: int, k: int, itemsize: int) -> int:
     """How many images' cols (OH*OW rows of K values each) fit in CHUNK_BYTES (at least 1)."""
     return max(1, min(n, CHUNK_BYTES // max(1, oh * ow * k * itemsize)))
 
 
+def _parts(n: int, step: int) -> int:
+    """How many threads share the batch: one per core, or 1 when it fits in one chunk (then
+    the kernels make the reference's very GEMM calls) or is smaller than the cores."""
+    return 1 if step >= n else min(threads.cores(), n)
+
+
 def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
     """y (N, OH, OW, F) = im2col(x) (N*OH*OW, KH*KW*C) @ w (KH*KW*C, F), a chunk of images at a
-    time (the reference's y; to float rounding when in several chunks)."""
+    time, each core its own part of the batch (the reference's y; to float rounding when in
+    several chunks)."""
+    if _winograd(x, w, window):
+        return winograd.winograd_conv2d(x, w, window)
     kh, kw, c, f = w.shape
     (oh, ow), k = window[2], kh * kw * c
     if not _chunked(x, w):
@@ -153,23 +180,33 @@ def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
     n, rows = x.shape[0], oh * ow  # rows of cols per image
     step = _images_per_chunk(n, oh, ow, k, x.itemsize)
     geometry, zero = _geometry(window), x.dtype.type(0)
-    buffer = np.empty(step * rows * k, dtype=x.dtype)
     y = np.empty((n, oh, ow, f), dtype=x.dtype)
     y2 = y.reshape(-1, f)
-    for b0 in range(0, n, step):
-        b1 = min(n, b0 + step)
-        cols = buffer[: (b1 - b0) * rows * k]
-        _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
-        np.matmul(cols.reshape(-1, k), w2, out=y2[b0 * rows : b1 * rows])
+    parts = _parts(n, step)
+    ranges = threads.split(n, parts)
+
+    def part(t: int) -> None:  # images ranges[t], a chunk at a time, on one thread
+        start, stop = ranges[t]
+        buffer = np.empty(step * rows * k, dtype=x.dtype)
+        for b0 in range(start, stop, step):
+            b1 = min(stop, b0 + step)
+            cols = buffer[: (b1 - b0) * rows * k]
+            _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
+            np.matmul(cols.reshape(-1, k), w2, out=y2[b0 * rows : b1 * rows])
+
+    with threads.blas_for(parts):
+        threads.run_parts(part, parts)
     return y
 
 
 def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     """(dx, dw) as the reference computes them (dw = cols^T @ dy2, dx = col2im(dy2 @ w2^T)),
-    a chunk of images at a time, dw as the sum of the chunks' cols^T @ dy2 (the reference's
-    results; to float rounding when in several chunks). The cache is the reference's,
-    (x, w, window)."""
+    a chunk of images at a time, each core its own part of the batch, dw as the sum of the
+    chunks' cols^T @ dy2 in batch order (the reference's results; to float rounding when in
+    several chunks). The cache is the reference's, (x, w, window)."""
     x, w, window = cache
+    if _winograd(x, w, window, dy):
+        return winograd.winograd_conv2d_backward(dy, cache, needs_grad)
     kh, kw, c, f = w.shape
     (oh, ow), k = window[2], kh * kw * c
     dx = dw = None
@@ -185,24 +222,39 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     n, rows = x.shape[0], oh * ow
     step = _images_per_chunk(n, oh, ow, k, x.itemsize)
     geometry, zero = _geometry(window), x.dtype.type(0)
-    buffer = np.empty(step * rows * k, dtype=x.dtype)  # cols, then dcols, of one chunk
-    if needs_grad[1]:
-        dw, dw_chunk = np.zeros((k, f), dtype=x.dtype), np.empty((k, f), dtype=x.dtype)
     if needs_grad[0]:
         dx = np.empty_like(x)
         w_t = w.reshape(kh * kw, c, f).transpose(0, 2, 1)  # (KH*KW, F, C)
-    for b0 in range(0, n, step):
-        b1 = min(n, b0 + step)
-        m, dy_chunk = (b1 - b0) * rows, dy2[b0 * rows : b1 * rows]
-        if needs_grad[1]:
-            cols = buffer[: m * k]
-            _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
-            if b0 == 0:  # one chunk: the reference's very GEMM
-                np.matmul(cols.reshape(m, k).T, dy_chunk, out=dw)
-            else:
-                dw += np.matmul(cols.reshape(m, k).T, dy_chunk, out=dw_chunk)
-        if needs_grad[0]:
-            dcols = buffer[: m * k]  # offset-major (KH*KW, m, C), as col2im reads it
-            np.matmul(dy_chunk, w_t, out=dcols.reshape(kh * kw, m, c))
-            _col2im_loop(dcols, b1 - b0, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
-    return dx, None if dw is None else dw.reshape(w.shape)
+    parts = _parts(n, step)
+    ranges = threads.split(n, parts)
+
+    def part(t: int):  # images ranges[t] on one thread; returns their share of dw
+        start, stop = ranges[t]
+        buffer = np.empty(step * rows * k, dtype=x.dtype)  # cols, then dcols, of one chunk
+        dw_part = dw_chunk = None
+        for b0 in range(start, stop, step):
+            b1 = min(stop, b0 + step)
+            m, dy_chunk = (b1 - b0) * rows, dy2[b0 * rows : b1 * rows]
+            if needs_grad[1]:
+                cols = buffer[: m * k]
+                _im2col_loop(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, zero, cols)
+                if dw_part is None:  # one chunk: the reference's very GEMM
+                    dw_part = np.matmul(cols.reshape(m, k).T, dy_chunk)
+                else:
+                    if dw_chunk is None:
+                        dw_chunk = np.empty((k, f), dtype=x.dtype)
+                    dw_part += np.matmul(cols.reshape(m, k).T, dy_chunk, out=dw_chunk)
+            if needs_grad[0]:
+                dcols = buffer[: m * k]  # offset-major (KH*KW, m, C), as col2im reads it
+                np.matmul(dy_chunk, w_t, out=dcols.reshape(kh * kw, m, c))
+                _col2im_loop(dcols, b1 - b0, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
+        return dw_part
+
+    with threads.blas_for(parts):
+        shares = threads.run_parts(part, parts)
+    if needs_grad[1]:
+        dw = shares[0]
+        for share in shares[1:]:  # in batch order: the same bits on every run
+            dw += share
+        dw = dw.reshape(w.shape)
+    return dx, dw

@@ -4,8 +4,8 @@ replaces tinydeep/ops/elementwise.py:relu_forward
 replaces tinydeep/ops/elementwise.py:relu_backward
 
 NumPy's backward, dy * (y > 0), makes a boolean array and then multiplies: two passes and a
-temporary. Here each is one serial pass over the flattened arrays (prange's threads contend
-with OpenBLAS's between the GEMMs of a training step), with the
+temporary. Here each is one pass over the flattened arrays, cut into one part per core
+(kernels/cpu/threads.py), with the
 reference's exact arithmetic (dy times 0 or 1, so a NaN or infinite dy where y <= 0 still
 gives NaN, and max(x, 0) keeps a NaN x), so the results are the reference's bit for bit.
 Other dtypes, and arrays of different shapes, take the NumPy lines of the reference.
@@ -16,19 +16,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import threads
+
 __all__ = ["relu_backward", "relu_forward"]
 
 FLOATS = (np.float32, np.float64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _relu_loop(x, y):
     for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 or np.isnan(v) else 0  # as np.maximum: NaN kept, -0.0 becomes 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _relu_backward_loop(dy, y, dx):
     for i in range(dy.size):
         dx[i] = dy[i] * (y[i] > 0)
@@ -40,7 +42,8 @@ def relu_forward(x):
         y = np.maximum(x, 0)
         return y, y
     y = np.empty(x.shape, dtype=x.dtype)
-    _relu_loop(np.ascontiguousarray(x).reshape(-1), y.reshape(-1))
+    x1, y1 = np.ascontiguousarray(x).reshape(-1), y.reshape(-1)
+    threads.run_ranges(lambda a, b: _relu_loop(x1[a:b], y1[a:b]), x.size, threads.parts_for(x.size))
     return y, y
 
 
@@ -49,7 +52,11 @@ def relu_backward(dy, y):
     if dy.dtype not in FLOATS or dy.shape != y.shape:
         return (dy * (y > 0),)
     dx = np.empty(dy.shape, dtype=dy.dtype)
-    _relu_backward_loop(
-        np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1)
-    )
+    dy1, y1 = np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+    dx1 = dx.reshape(-1)
+
+    def part(a: int, b: int) -> None:
+        _relu_backward_loop(dy1[a:b], y1[a:b], dx1[a:b])
+
+    threads.run_ranges(part, dy.size, threads.parts_for(dy.size))
     return (dx,)

@@ -11,9 +11,6 @@ result is checked to float rounding against the sum of the magnitudes of its ter
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import tinydeep_kernels.cpu as kernels
@@ -21,6 +18,7 @@ import tinydeep_kernels.cpu.conv as conv_kernels
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from kernel_settings import cores, setting
 
 import tinydeep as td
 from tinydeep.backend import reference_only
@@ -68,15 +66,10 @@ def dy_for(x, w, window, seed: int = 0):
     return np.random.default_rng(seed).standard_normal(shape).astype(x.dtype)
 
 
-@contextlib.contextmanager
-def chunk_bytes(size: int) -> Iterator[None]:
+def chunk_bytes(size: int):
     """Inside this block the conv2d kernels take chunks of cols of at most `size` bytes
     (1: one image per chunk)."""
-    old, conv_kernels.CHUNK_BYTES = conv_kernels.CHUNK_BYTES, size
-    try:
-        yield
-    finally:
-        conv_kernels.CHUNK_BYTES = old
+    return setting(conv_kernels, "CHUNK_BYTES", size)
 
 
 # ---- im2col and col2im: exact -----------------------------------------------------------------
@@ -129,11 +122,12 @@ def test_conv2d_kernels_match_the_reference_exactly_in_one_chunk(dtype, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("parts", [1, 3])
 @given(data=st.data())
-def test_conv2d_kernels_in_chunks_of_one_image(dtype, data):
+def test_conv2d_kernels_in_chunks_of_one_image(dtype, parts, data):
     x, w, window, _, _ = data.draw(conv_case(dtype))
     dy, cache = dy_for(x, w, window), (x, w, window)
-    with chunk_bytes(1):
+    with chunk_bytes(1), cores(parts):
         y = kernels.conv2d_gemm(x, w, window)
         dx, dw = kernels.conv2d_backward(dy, cache)
     dx_ref, dw_ref = conv.conv2d_backward.reference(dy, cache)
