@@ -9,13 +9,26 @@ col2im adds into a padded buffer that is then cropped. Here:
 
 - im2col / col2im never build a padded copy: im2col writes `pad_value` where a window hangs
   over the border, col2im only visits real pixels.
-- conv2d_gemm / conv2d_backward run im2col, the GEMMs and col2im on a few images at a time,
-  through one buffer of at most CHUNK_BYTES that stays in the caches, instead of on the
-  whole batch: the big cols array is never written out to memory and read back. The GEMMs stay in
-  NumPy (BLAS). When the batch fits in one chunk these are the reference's very GEMM calls
-  and the results are the reference's bit for bit. In several chunks they differ from it by
-  float rounding only: dw is summed chunk by chunk, and BLAS may round a GEMM of fewer rows
-  differently (rarely; not at all for ResNet-20's layers with this machine's OpenBLAS).
+- conv2d_gemm / conv2d_backward cut the batch into one contiguous part per core and run
+  each part on its own thread (kernels/cpu/threads.py), a few images at a time, through one
+  buffer of at most CHUNK_BYTES that stays in the caches: the big cols array is never written
+  out to memory and read back, and both cores copy and multiply at once instead of taking
+  turns between serial copies and two-thread GEMMs. The GEMMs stay in NumPy (BLAS, on one
+  thread per part). When the batch fits in one chunk these are the reference's very GEMM
+  calls and the results are the reference's bit for bit. In several chunks they differ from
+  it by float rounding only: dw is summed chunk by chunk and part by part (in batch order,
+  so every run gives the same bits), and BLAS may round a GEMM of fewer rows differently.
+- Two other algorithms where they measured faster, chosen per convolution:
+  3x3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS channels in and out run by
+  Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py; derived in tinydeep/ops/winograd.py);
+  and at stride 1, dx is dy convolved forward with the kernel turned round (flipped, C and F
+  swapped) instead of dcols and col2im. Both give the reference's results to float rounding.
+
+Measured on ResNet-20's 3x3 stride-1 layers at batch 128, float32, forward + backward, two
+runs (2-core EPYC, 2026-11-30, medians of 7): 32x32x16 -> 16: im2col 38-41 ms (about 45 with
+dcols and col2im for dx), Winograd 55-57 (at 16 channels its transforms cost more than the
+multiplies they save); 16x16x32 -> 32: im2col 21-23, Winograd 20; 8x8x64 -> 64: im2col 18,
+Winograd 13. Hence Winograd from 32 channels.
 
 Loop order. im2col walks the output pixels (N, OH, OW), then KH, KW, C: the writes to cols are
 one contiguous stream, the reads C-long runs of x. col2im is a gather, not a scatter: each
@@ -23,9 +36,7 @@ real pixel of dx (N, H, W) sums the gradients of the windows that copied it, in 
 reference's order (kernel offset (i, j) row-major, starting from 0), so it matches the
 reference bit for bit. Both index flat arrays with unsigned offsets: with signed ones Numba
 checks every index for wraparound and the C-long inner copy is not vectorised (6x slower).
-The loops are serial: on a 2-core machine, Numba's OpenMP threads and OpenBLAS's threads
-(the GEMMs between the copies) spin against each other, and prange over the rows measured
-slower than serial in the whole conv step.
+They are compiled with nogil=True, so the two parts' copies run at once.
 
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), w (KH, KW, C, F), y (N, OH, OW, F), cols
 (N, OH, OW, KH, KW, C), dcols offset-major (KH, KW, N, OH, OW, C). `window` is the plain tuple
@@ -41,8 +52,9 @@ from . import threads, winograd
 
 __all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
 
-# cols of one chunk of images. Measured on the ResNet-20 layers (2-core EPYC, 2 MB L2 per core,
-# 32 MB L3): 4 MB fastest; 1-2 MB make too many small GEMMs, 32 MB spill out of the L3.
+# cols of one chunk of images, per part. Measured on the ResNet-20 layers (2-core EPYC, 512 KiB
+# L2 per core, 32 MiB L3, two parts): 2 MiB fastest; 512 KiB-1 MiB make too many small GEMMs,
+# 4 MiB per part was 10-30% slower.
 CHUNK_BYTES = 1 << 21
 
 # The fewest channels (in and out) at which a 3x3 stride-1 convolution runs by Winograd.
