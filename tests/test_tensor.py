@@ -200,3 +200,39 @@ def test_a_backward_that_asks_is_told_which_inputs_need_a_gradient():
     plus(c, x).sum().backward()
     assert seen == [(True, False), (False, True)]
     np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+
+
+# ---- what the graph keeps alive ---------------------------------------------------------------
+
+
+def test_the_graph_does_not_keep_an_intermediate_array_alive():
+    """A non-leaf input is kept as a handle (its Node, shape, dtype), not with its data: an
+    intermediate no op cached is freed before backward, and backward still works."""
+    x = td.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 3.0  # multiply caches its inputs: x and the scalar, not y
+    z = y + 1.0  # add caches nothing of y
+    loss = (z * z).sum()  # caches z
+    y_data = weakref.ref(y.data)
+    del y
+    gc.collect()
+    assert y_data() is None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, 2 * (3 * x.data + 1) * 3)
+
+
+def test_a_tensor_used_twice_through_its_handle_gets_both_gradients_once():
+    x = td.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2.0
+    (y * y + y).sum().backward()  # d/dy = 2y + 1, through one handle
+    np.testing.assert_array_equal(x.grad, (2 * 2 * x.data + 1) * 2)
+    assert y.graph_handle() is y.graph_handle()
+
+
+def test_retain_grad_after_the_tensor_was_used_still_fills_its_grad():
+    x = td.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    y = x * 2.0
+    z = (y * y).sum()  # y is an input already: through its handle
+    y.retain_grad()
+    z.backward()
+    np.testing.assert_array_equal(y.grad, 2 * y.data)
+    assert y.graph_handle() is y  # from now on the graph keeps y itself

@@ -70,6 +70,12 @@ def _is_cupy(data) -> bool:
 class Node:
     """How a non-leaf Tensor was made: the op, its inputs, and what its backward needs.
 
+    inputs: the op's input tensors as the graph keeps them: a leaf (a parameter, the data) as
+    itself, a non-leaf as its `graph_handle()`, which carries its Node, shape and dtype but
+    not its array. So an intermediate result (a convolution's output, a batch norm's before
+    the ReLU) is freed as soon as no op's cache needs it, not kept alive by the graph until
+    backward: as in PyTorch, backward keeps what the ops saved and nothing more.
+
     needs_grad: for a backward that takes a `needs_grad` argument, which inputs require a
     gradient, so that it can skip the others (the data batch of a first layer); else None.
     """
@@ -110,7 +116,16 @@ class Tensor:
     require a gradient.
     """
 
-    __slots__ = ("__weakref__", "_node", "_retain_grad", "data", "grad", "requires_grad")
+    __slots__ = (
+        "__weakref__",
+        "_handle",
+        "_node",
+        "_owner",
+        "_retain_grad",
+        "data",
+        "grad",
+        "requires_grad",
+    )
     __array_ufunc__ = None  # numpy_array + tensor calls Tensor.__radd__, not numpy's ufunc
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -118,6 +133,7 @@ class Tensor:
         self.grad = None  # an array of the same shape, dtype and device, set by backward()
         self._node: Node | None = None  # None for a leaf (a tensor no op made)
         self._retain_grad = False
+        self._handle = self._owner = None  # see graph_handle
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_()
@@ -195,7 +211,26 @@ class Tensor:
     def retain_grad(self) -> Tensor:
         """Keep this non-leaf tensor's gradient in `.grad` after backward (leaves always do)."""
         self._retain_grad = True
+        if self._handle is not None:  # already an op's input: its handle fills our .grad
+            self._handle._retain_grad, self._handle._owner = True, self
         return self
+
+    def graph_handle(self) -> Tensor:
+        """What an op's Node keeps of this tensor as its input: a leaf, or a tensor whose
+        gradient is retained, as itself; any other non-leaf as a stand-in with its Node,
+        requires_grad, shape and dtype, whose data is a broadcast zero that takes no memory
+        (backward reads only the shape and dtype of an input). One stand-in per tensor, so
+        that the gradients of all its uses add up before its own op's backward runs."""
+        if self._node is None or self._retain_grad:
+            return self
+        if self._handle is None:
+            xp = xp_of(self.data)
+            handle = Tensor.__new__(Tensor)
+            handle.data = xp.broadcast_to(xp.zeros((), self.data.dtype), self.data.shape)
+            handle.grad, handle._node, handle.requires_grad = None, self._node, self.requires_grad
+            handle._retain_grad, handle._handle, handle._owner = False, None, None
+            self._handle = handle
+        return self._handle
 
     # ---- operators and NumPy-named methods, each one line into tinydeep/ops/ ----------
 
@@ -378,7 +413,9 @@ class Tensor:
             node = tensor._node
             if node is None or tensor._retain_grad:
                 # A leaf owns its .grad: copy the first time, since dy may be shared or a view.
-                tensor.grad = dy.copy() if tensor.grad is None else tensor.grad + dy
+                # (A retained tensor's handle fills the tensor's .grad: its _owner.)
+                owner = tensor if tensor._owner is None else tensor._owner
+                owner.grad = dy.copy() if owner.grad is None else owner.grad + dy
             if node is None:
                 continue
             for inp, dx in zip(node.inputs, node.input_grads(dy)):
@@ -476,7 +513,7 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
         tensors, arrays, needs_grad = [], [], []
         for x in inputs:
             t = x if isinstance(x, Tensor) else Tensor(x)
-            tensors.append(t)
+            tensors.append(t if t._node is None else t.graph_handle())
             arrays.append(t.data)
             needs_grad.append(t.requires_grad)
         if len(arrays) > 1:
@@ -486,6 +523,7 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
             out = np.asarray(out)
         result = Tensor.__new__(Tensor)
         result.data, result.grad, result._retain_grad = out, None, False
+        result._handle = result._owner = None
         result.requires_grad = _grad_enabled and True in needs_grad and out.dtype.kind == "f"
         result._node = None
         if result.requires_grad:
