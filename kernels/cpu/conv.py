@@ -18,17 +18,17 @@ col2im adds into a padded buffer that is then cropped. Here:
   calls and the results are the reference's bit for bit. In several chunks they differ from
   it by float rounding only: dw is summed chunk by chunk and part by part (in batch order,
   so every run gives the same bits), and BLAS may round a GEMM of fewer rows differently.
-- Two other algorithms where they measured faster, chosen per convolution:
-  3x3 stride-1 convolutions with at least WINOGRAD_MIN_CHANNELS channels in and out run by
+- Two other algorithms where they measured faster: 3x3 stride-1 convolutions run by
   Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py; derived in tinydeep/ops/winograd.py);
-  and at stride 1, dx is dy convolved forward with the kernel turned round (flipped, C and F
-  swapped) instead of dcols and col2im. Both give the reference's results to float rounding.
+  and at other kernel sizes at stride 1, dx is dy convolved forward with the kernel turned
+  round (flipped, C and F swapped) instead of dcols and col2im. Both give the reference's
+  results to float rounding.
 
-Measured on ResNet-20's 3x3 stride-1 layers at batch 128, float32, forward + backward, two
-runs (2-core EPYC, 2026-11-30, medians of 7): 32x32x16 -> 16: im2col 38-41 ms (about 45 with
-dcols and col2im for dx), Winograd 55-57 (at 16 channels its transforms cost more than the
-multiplies they save); 16x16x32 -> 32: im2col 21-23, Winograd 20; 8x8x64 -> 64: im2col 18,
-Winograd 13. Hence Winograd from 32 channels.
+Measured at batch 128, float32, forward + backward, im2col (with the turned-round dx) against
+Winograd (2-core EPYC, 2026-11-30, medians of 9): the stem 32x32x3 -> 16 (no dx) 14.4 ms
+against 12.9; 32x32x8 -> 16 27.0 against 20.0; ResNet-20's 32x32x16 -> 16 36-37 against 29-30;
+16x16x32 -> 32 21 against 18; 8x8x64 -> 64 17 against 13. (dx by dcols and col2im instead of
+the turned-round kernel: about 8 ms more at 32x32x16.)
 
 Loop order. im2col walks the output pixels (N, OH, OW), then KH, KW, C: the writes to cols are
 one contiguous stream, the reads C-long runs of x. col2im is a gather, not a scatter: each
@@ -57,8 +57,9 @@ __all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
 # 4 MiB per part was 10-30% slower.
 CHUNK_BYTES = 1 << 21
 
-# The fewest channels (in and out) at which a 3x3 stride-1 convolution runs by Winograd.
-WINOGRAD_MIN_CHANNELS = 32
+# 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (see above); tests turn it off to check
+# the im2col path alone.
+WINOGRAD = True
 
 
 def _geometry(window) -> tuple:
@@ -156,15 +157,9 @@ def _chunked(x, w, dy=None) -> bool:
 
 def _winograd(x, w, window, dy=None) -> bool:
     """Whether this convolution takes Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py): a 3x3
-    kernel at stride 1, one float dtype, and at least WINOGRAD_MIN_CHANNELS channels in and
-    out (the measured choice: see the header)."""
-    (kh, kw, c, f), strides = w.shape, window[1]
-    return (
-        (kh, kw) == (3, 3)
-        and tuple(strides) == (1, 1)
-        and min(c, f) >= WINOGRAD_MIN_CHANNELS
-        and _chunked(x, w, dy)
-    )
+    kernel at stride 1 in one float dtype, unless WINOGRAD is off."""
+    (kh, kw), strides = w.shape[:2], window[1]
+    return WINOGRAD and (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and _chunked(x, w, dy)
 
 
 def _images_per_chunk(n: int, oh: int, ow: int, k: int, itemsize: int) -> int:

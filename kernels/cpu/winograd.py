@@ -4,18 +4,35 @@ replaces tinydeep/ops/winograd.py:winograd_conv2d
 replaces tinydeep/ops/winograd.py:winograd_conv2d_backward
 
 The reference (tinydeep/ops/winograd.py, which derives the algorithm) transforms every tile of
-the whole batch with einsum, through a padded copy of x. Here the four transforms are Numba
-loops that read x, dy and write dx directly (no padded copy: a tile's rows and columns
-outside the image read as zeros, or are skipped), and the batch runs as conv2d's im2col
-kernels do (kernels/cpu/conv.py): one contiguous part of the images per core, a chunk of
-images at a time through buffers that stay in the caches, BLAS on one thread per part, dw's
-parts added in order (kernels/cpu/threads.py). The 16 products per chunk stay in NumPy (BLAS):
-np.matmul over the stacked positions.
+the whole batch with einsum, through a padded copy of x. Here the batch runs as conv2d's
+im2col kernels do (kernels/cpu/conv.py): one contiguous part of the images per core, a chunk
+of images at a time through buffers that stay in the caches, BLAS on one thread per part,
+dw's shares added in batch order (kernels/cpu/threads.py). The 16 products per chunk stay in
+NumPy (BLAS): np.matmul over the stacked positions.
 
-Layouts: a chunk's transformed data V is (16, T, C) for its T = images * TH * TW tiles,
-position-major so that each position's product reads one contiguous (T, C) matrix; M and dM
-(16, T, F); dV (16, T, C). Inside a tile the loops run over the channels last: x's
-contiguous axis, which the compiler vectorizes.
+The transforms work a tile-row at a time, not a tile at a time. A tile's loops run over its
+C channels only (16 values at ResNet-20's first stage), too short for the vectorized loop:
+tile by tile, the input transform measured 130-140 us per 32x32x16 image, more than the
+multiplies it saves. Along a tile-row every step is instead one long loop:
+
+  _input_rows          copy the row's 4 input rows into a zero-padded strip, apply B^T
+                       along them (4 loops over the whole strip), then B along the columns
+                       for every column q of the strip, even and odd alike (16 loops): tile
+                       tx is column 2 tx, so V is read at the even columns, a (T, C) matrix
+                       whose rows are 2 C apart, which BLAS takes as it is (its lda). The odd
+                       columns are computed for free by the flat loops and never read.
+                       28 us per 32x32x16 image.
+  _output_rows         A^T along the rows of M for a whole tile-row (8 loops), then A along
+                       the columns into each tile's two output pixels.
+  _output_rows_adjoint the transposes, dY -> dM.
+  _input_rows_adjoint  the transposes of _input_rows in reverse (dV at the even columns,
+                       zeros at the odd), the overlapping tile-rows added up in one padded
+                       image, then cropped into dx.
+
+Layouts, all flat: a chunk's V (16, T, 2 C) for its T = images * TH * TW tiles, M and dM
+(16, T, F), position-major so that each position's product reads one matrix. Flat arrays and
+unsigned offsets, as conv.py's loops: with signed indices (and any int literal times an
+unsigned one is signed in Numba) the loops check each index for wraparound and do not vectorize.
 
 Results differ from the reference by float rounding only: the same sums in another order
 (tests/kernels/test_cpu_winograd.py).
@@ -30,8 +47,8 @@ from . import threads
 
 __all__ = ["winograd_conv2d", "winograd_conv2d_backward"]
 
-# Bytes of V for one chunk of images (per core): measured on ResNet-20's 3x3 layers (2-core
-# EPYC, 512 KiB L2 per core): 1-2 MiB fastest.
+# Bytes of a chunk's V (with its odd columns) per core; 1-2 MiB measured fastest on ResNet-20's
+# 3x3 layers (2-core EPYC, 512 KiB L2 per core).
 CHUNK_BYTES = 1 << 20
 
 # The filter transforms, G w G^T and its transpose: tiny (C * F * 16), left to NumPy.
@@ -52,181 +69,213 @@ def _geometry(window) -> tuple:
 
 
 @njit(cache=True, nogil=True)
-def _input_transform(x, shape, geometry, v):
-    """V = B^T d B for every tile of x (n, H, W, C) into v (16, n*TH*TW, C), all flat."""
+def _input_rows(x, shape, geometry, u):
+    """V = B^T d B for every tile of x (n, H, W, C), a whole tile-row at a time, into u
+    (16, n*TH, 2*TW, C), all flat: tile (row, tx) at column 2 tx; the odd columns hold the
+    same sums one column on, which a flat loop computes for free and nothing reads."""
     n, h, w, c = shape
     top, left, th, tw, _, _ = geometry
     cu = uint64(c)
-    plane = uint64(n * th * tw) * cu  # one position's (T, C) matrix
-    d = np.empty(16 * c, dtype=x.dtype)  # the tile, zeros outside the image
-    t = np.empty(16 * c, dtype=x.dtype)  # B^T d
-    o = uint64(0)  # the tile's row in each position's matrix, times C
+    # One padded input row, flat: the 2 TW + 2 columns the tiles read, and a spare zero column
+    # that the odd columns' last sum reads.
+    row = uint64(2 * tw + 3) * cu
+    span = uint64(2 * tw) * cu  # one tile-row of one position of u
+    plane = uint64(n * th) * span  # one position of u
+    image = uint64(w) * cu
+    first = uint64(left) * cu  # where the image starts in a padded row
+    d = np.zeros(4 * (2 * tw + 3) * c, dtype=x.dtype)  # 4 padded rows; the sides stay zero
+    t = np.empty(4 * (2 * tw + 3) * c, dtype=x.dtype)  # B^T d, 4 rows
+    out = uint64(0)
     for b in range(n):
         for ty in range(th):
-            for tx in range(tw):
-                for i in range(4):
-                    r = 2 * ty + i - top
-                    for j in range(4):
-                        q = 2 * tx + j - left
-                        e = uint64(4 * i + j) * cu
-                        if 0 <= r < h and 0 <= q < w:
-                            src = uint64(((b * h + r) * w + q) * c)
-                            for k in range(cu):
-                                d[e + k] = x[src + k]
-                        else:
-                            for k in range(cu):
-                                d[e + k] = 0
-                for j in range(4):  # B^T along the rows: rows i = 0..3 at offsets 4 C apart
-                    e0 = uint64(j) * cu
-                    e1, e2, e3 = e0 + uint64(4) * cu, e0 + uint64(8) * cu, e0 + uint64(12) * cu
-                    for k in range(cu):
-                        t[e0 + k] = d[e0 + k] - d[e2 + k]
-                        t[e1 + k] = d[e1 + k] + d[e2 + k]
-                        t[e2 + k] = d[e2 + k] - d[e1 + k]
-                        t[e3 + k] = d[e1 + k] - d[e3 + k]
-                for a in range(4):  # and B along the columns: columns at offsets C apart
-                    e0 = uint64(4 * a) * cu
-                    e1, e2, e3 = e0 + cu, e0 + uint64(2) * cu, e0 + uint64(3) * cu
-                    p0 = uint64(4 * a) * plane + o
-                    p1, p2, p3 = p0 + plane, p0 + uint64(2) * plane, p0 + uint64(3) * plane
-                    for k in range(cu):
-                        v[p0 + k] = t[e0 + k] - t[e2 + k]
-                        v[p1 + k] = t[e1 + k] + t[e2 + k]
-                        v[p2 + k] = t[e2 + k] - t[e1 + k]
-                        v[p3 + k] = t[e1 + k] - t[e3 + k]
-                o += cu
+            for i in range(4):  # the tile-row's 4 input rows, zeros outside the image
+                r = 2 * ty + i - top
+                dst = uint64(i) * row + first
+                if 0 <= r < h:
+                    src = uint64((b * h + r) * w) * cu
+                    for k in range(image):
+                        d[dst + k] = x[src + k]
+                else:
+                    for k in range(image):
+                        d[dst + k] = 0
+            r1, r2, r3 = row, row + row, row + row + row
+            for k in range(row):  # B^T along the rows: (1,0,-1,0) (0,1,1,0) (0,-1,1,0) (0,1,0,-1)
+                t[k] = d[k] - d[r2 + k]
+            for k in range(row):
+                t[r1 + k] = d[r1 + k] + d[r2 + k]
+            for k in range(row):
+                t[r2 + k] = d[r2 + k] - d[r1 + k]
+            for k in range(row):
+                t[r3 + k] = d[r1 + k] - d[r3 + k]
+            c1, c2, c3 = cu, cu + cu, cu + cu + cu
+            for a in range(4):  # B along the columns, for every column q of the tile-row
+                ta = uint64(a) * row
+                p0 = uint64(4 * a) * plane + out
+                p1, p2, p3 = p0 + plane, p0 + plane + plane, p0 + plane + plane + plane
+                for k in range(span):
+                    u[p0 + k] = t[ta + k] - t[ta + c2 + k]
+                for k in range(span):
+                    u[p1 + k] = t[ta + c1 + k] + t[ta + c2 + k]
+                for k in range(span):
+                    u[p2 + k] = t[ta + c2 + k] - t[ta + c1 + k]
+                for k in range(span):
+                    u[p3 + k] = t[ta + c1 + k] - t[ta + c3 + k]
+            out += span
 
 
 @njit(cache=True, nogil=True)
-def _output_transform(m, geometry, y, shape):
-    """Y = A^T M A for every tile, m (16, n*TH*TW, F), into y (n, OH, OW, F), all flat,
-    dropping the outputs past OH or OW."""
+def _input_rows_adjoint(gu, geometry, dx, shape):
+    """dx (n, H, W, C) from gu (16, n*TH, 2*TW, C), dV at the even columns and zeros at the
+    odd, all flat: the transposes of _input_rows' steps in reverse, the overlapping
+    tile-rows added up in a padded image, then cropped."""
+    n, h, w, c = shape
+    top, left, th, tw, _, _ = geometry
+    cu = uint64(c)
+    row = uint64(2 * tw + 3) * cu  # as in _input_rows
+    span = uint64(2 * tw) * cu
+    plane = uint64(n * th) * span
+    image = uint64(w) * cu
+    first = uint64(left) * cu
+    padded = np.empty((2 * th + 2) * (2 * tw + 3) * c, dtype=dx.dtype)  # one image's dx
+    gt = np.empty(4 * (2 * tw + 3) * c, dtype=dx.dtype)  # the gradient of B^T d, 4 rows
+    c1, c2, c3 = cu, cu + cu, cu + cu + cu
+    r1, r2, r3 = row, row + row, row + row + row
+    src = uint64(0)
+    for b in range(n):
+        padded[:] = 0
+        for ty in range(th):
+            gt[:] = 0
+            for a in range(4):  # the transpose of B along the columns
+                ta = uint64(a) * row
+                p0 = uint64(4 * a) * plane + src
+                p1, p2, p3 = p0 + plane, p0 + plane + plane, p0 + plane + plane + plane
+                for k in range(span):  # u0 = t0 - t2
+                    gt[ta + k] += gu[p0 + k]
+                for k in range(span):
+                    gt[ta + c2 + k] -= gu[p0 + k]
+                for k in range(span):  # u1 = t1 + t2
+                    gt[ta + c1 + k] += gu[p1 + k]
+                for k in range(span):
+                    gt[ta + c2 + k] += gu[p1 + k]
+                for k in range(span):  # u2 = t2 - t1
+                    gt[ta + c2 + k] += gu[p2 + k]
+                for k in range(span):
+                    gt[ta + c1 + k] -= gu[p2 + k]
+                for k in range(span):  # u3 = t1 - t3
+                    gt[ta + c1 + k] += gu[p3 + k]
+                for k in range(span):
+                    gt[ta + c3 + k] -= gu[p3 + k]
+            base = uint64(2 * ty) * row  # the transpose of B^T along the rows, added up
+            for k in range(row):
+                padded[base + k] += gt[k]
+            for k in range(row):
+                padded[base + r1 + k] += gt[r1 + k] - gt[r2 + k] + gt[r3 + k]
+            for k in range(row):
+                padded[base + r2 + k] += gt[r1 + k] + gt[r2 + k] - gt[k]
+            for k in range(row):
+                padded[base + r3 + k] -= gt[r3 + k]
+            src += span
+        for r in range(h):  # crop the padding away
+            s = uint64(r + top) * row + first
+            dst = uint64((b * h + r) * w) * cu
+            for k in range(image):
+                dx[dst + k] = padded[s + k]
+
+
+@njit(cache=True, nogil=True)
+def _output_rows(m, geometry, y, shape):
+    """Y = A^T M A for every tile, m (16, n*TH*TW, F), into y (n, OH, OW, F), all flat, a
+    tile-row at a time: the rows' sums over whole tile-rows, then each tile's 2x2 outputs
+    (those past OH or OW dropped)."""
     n, oh, ow, f = shape
     _, _, th, tw, _, _ = geometry
     fu = uint64(f)
-    plane = uint64(n * th * tw) * fu
-    s = np.empty(8 * f, dtype=y.dtype)  # A^T M: 2 rows of 4
-    o = uint64(0)
+    span = uint64(tw) * fu  # one tile-row of one position of m
+    plane = uint64(n * th) * span
+    s = np.empty(8 * tw * f, dtype=y.dtype)  # A^T M: rows u = 0, 1 of the 4 columns b
+    src = uint64(0)
     for b in range(n):
         for ty in range(th):
-            for tx in range(tw):
-                for j in range(4):  # A^T along the rows: (1,1,1,0) and (0,1,-1,-1)
-                    p0 = uint64(j) * plane + o
-                    p1, p2, p3 = (
-                        p0 + uint64(4) * plane,
-                        p0 + uint64(8) * plane,
-                        p0 + uint64(12) * plane,
-                    )
-                    e0, e1 = uint64(j) * fu, uint64(4 + j) * fu
+            for j in range(4):  # A^T along the rows: (1,1,1,0) and (0,1,-1,-1)
+                p0 = uint64(j) * plane + src
+                p1, p2, p3 = p0 + uint64(4) * plane, p0 + uint64(8) * plane, p0 + uint64(12) * plane
+                e0, e1 = uint64(j) * span, uint64(4 + j) * span
+                for k in range(span):
+                    s[e0 + k] = m[p0 + k] + m[p1 + k] + m[p2 + k]
+                for k in range(span):
+                    s[e1 + k] = m[p1 + k] - m[p2 + k] - m[p3 + k]
+            for u in range(2):  # and A along the columns, into the tile's two pixels
+                r = 2 * ty + u
+                if r >= oh:
+                    continue
+                e0 = uint64(4 * u) * span
+                e1, e2, e3 = e0 + span, e0 + span + span, e0 + span + span + span
+                line = uint64((b * oh + r) * ow) * fu
+                for tx in range(tw):
+                    o = uint64(tx) * fu
+                    dst = line + uint64(2 * tx) * fu
                     for k in range(fu):
-                        s[e0 + k] = m[p0 + k] + m[p1 + k] + m[p2 + k]
-                        s[e1 + k] = m[p1 + k] - m[p2 + k] - m[p3 + k]
-                for u in range(2):  # and A along the columns
-                    r = 2 * ty + u
-                    if r >= oh:
-                        continue
-                    e0 = uint64(4 * u) * fu
-                    e1, e2, e3 = e0 + fu, e0 + uint64(2) * fu, e0 + uint64(3) * fu
-                    dst = uint64(((b * oh + r) * ow + 2 * tx) * f)
-                    for k in range(fu):
-                        y[dst + k] = s[e0 + k] + s[e1 + k] + s[e2 + k]
+                        y[dst + k] = s[e0 + o + k] + s[e1 + o + k] + s[e2 + o + k]
                     if 2 * tx + 1 < ow:
                         for k in range(fu):
-                            y[dst + fu + k] = s[e1 + k] - s[e2 + k] - s[e3 + k]
-                o += fu
+                            y[dst + fu + k] = s[e1 + o + k] - s[e2 + o + k] - s[e3 + o + k]
+            src += span
 
 
 @njit(cache=True, nogil=True)
-def _output_adjoint(dy, shape, geometry, dm):
-    """dM = A dY A^T for every tile of dy (n, OH, OW, F) into dm (16, n*TH*TW, F), all flat;
-    the dropped outputs count as zero."""
+def _output_rows_adjoint(dy, shape, geometry, dm):
+    """dM = A dY A^T for every tile of dy (n, OH, OW, F) into dm (16, n*TH*TW, F), all flat,
+    a tile-row at a time: each tile's 2x2 gradients gathered (zeros past OH or OW), then the
+    sums over whole tile-rows."""
     n, oh, ow, f = shape
     _, _, th, tw, _, _ = geometry
     fu = uint64(f)
-    plane = uint64(n * th * tw) * fu
-    g = np.empty(4 * f, dtype=dy.dtype)  # the tile's 2x2 dY
-    r4 = np.empty(8 * f, dtype=dy.dtype)  # A dY: 4 rows of 2
-    o = uint64(0)
+    span = uint64(tw) * fu
+    plane = uint64(n * th) * span
+    g = np.empty(4 * tw * f, dtype=dy.dtype)  # dY: (u, v) at (2 u + v) * span
+    r4 = np.empty(8 * tw * f, dtype=dy.dtype)  # A dY: row a, column v at (2 a + v) * span
+    dst = uint64(0)
     for b in range(n):
         for ty in range(th):
-            for tx in range(tw):
-                for u in range(2):
-                    for e in range(2):
-                        dst = uint64(2 * u + e) * fu
-                        if 2 * ty + u < oh and 2 * tx + e < ow:
-                            src = uint64(((b * oh + 2 * ty + u) * ow + 2 * tx + e) * f)
+            for u in range(2):
+                for v in range(2):
+                    e = uint64(2 * u + v) * span
+                    r = 2 * ty + u
+                    for tx in range(tw):
+                        o = e + uint64(tx) * fu
+                        q = 2 * tx + v
+                        if r < oh and q < ow:
+                            src = uint64((b * oh + r) * ow + q) * fu
                             for k in range(fu):
-                                g[dst + k] = dy[src + k]
+                                g[o + k] = dy[src + k]
                         else:
                             for k in range(fu):
-                                g[dst + k] = 0
-                for e in range(2):  # A along the rows: (1,0) (1,1) (1,-1) (0,-1)
-                    g0, g1 = uint64(e) * fu, uint64(2 + e) * fu
-                    for k in range(fu):
-                        r4[g0 + k] = g[g0 + k]
-                        r4[uint64(2) * fu + g0 + k] = g[g0 + k] + g[g1 + k]
-                        r4[uint64(4) * fu + g0 + k] = g[g0 + k] - g[g1 + k]
-                        r4[uint64(6) * fu + g0 + k] = -g[g1 + k]
-                for a in range(4):  # and A^T along the columns
-                    e0, e1 = uint64(2 * a) * fu, uint64(2 * a + 1) * fu
-                    p0 = uint64(4 * a) * plane + o
-                    p1, p2, p3 = p0 + plane, p0 + uint64(2) * plane, p0 + uint64(3) * plane
-                    for k in range(fu):
-                        dm[p0 + k] = r4[e0 + k]
-                        dm[p1 + k] = r4[e0 + k] + r4[e1 + k]
-                        dm[p2 + k] = r4[e0 + k] - r4[e1 + k]
-                        dm[p3 + k] = -r4[e1 + k]
-                o += fu
-
-
-@njit(cache=True, nogil=True)
-def _input_adjoint(dv, geometry, dx, shape):
-    """dd = B dV B^T for every tile, dv (16, n*TH*TW, C), added into dx (n, H, W, C) where the
-    tile was read, all flat (dx starts at zero); what falls on the padding is dropped."""
-    n, h, w, c = shape
-    top, left, th, tw, _, _ = geometry
-    cu = uint64(c)
-    plane = uint64(n * th * tw) * cu
-    e = np.empty(16 * c, dtype=dx.dtype)  # B dV, (i, b) at (4 i + b) * C
-    dd = np.empty(16 * c, dtype=dx.dtype)  # B dV B^T, (i, j) at (4 i + j) * C
-    o = uint64(0)
-    for b in range(n):
-        for ty in range(th):
-            for tx in range(tw):
-                for q in range(4):  # B along the rows: columns of B^T are (1,0,0,0)
-                    p0 = uint64(q) * plane + o  # (0,1,-1,1) (-1,1,1,0) (0,0,0,-1)
-                    p1, p2, p3 = (
-                        p0 + uint64(4) * plane,
-                        p0 + uint64(8) * plane,
-                        p0 + uint64(12) * plane,
-                    )
-                    e0 = uint64(q) * cu
-                    e1, e2, e3 = e0 + uint64(4) * cu, e0 + uint64(8) * cu, e0 + uint64(12) * cu
-                    for k in range(cu):
-                        e[e0 + k] = dv[p0 + k]
-                        e[e1 + k] = dv[p1 + k] - dv[p2 + k] + dv[p3 + k]
-                        e[e2 + k] = dv[p1 + k] + dv[p2 + k] - dv[p0 + k]
-                        e[e3 + k] = -dv[p3 + k]
-                for i in range(4):  # and B^T along the columns
-                    e0 = uint64(4 * i) * cu
-                    e1, e2, e3 = e0 + cu, e0 + uint64(2) * cu, e0 + uint64(3) * cu
-                    for k in range(cu):
-                        dd[e0 + k] = e[e0 + k]
-                        dd[e1 + k] = e[e1 + k] - e[e2 + k] + e[e3 + k]
-                        dd[e2 + k] = e[e1 + k] + e[e2 + k] - e[e0 + k]
-                        dd[e3 + k] = -e[e3 + k]
-                for i in range(4):
-                    r = 2 * ty + i - top
-                    if r < 0 or r >= h:
-                        continue
-                    for j in range(4):
-                        q = 2 * tx + j - left
-                        if 0 <= q < w:
-                            dst = uint64(((b * h + r) * w + q) * c)
-                            src = uint64(4 * i + j) * cu
-                            for k in range(cu):
-                                dx[dst + k] += dd[src + k]
-                o += cu
+                                g[o + k] = 0
+            g2 = span + span  # where dY's second row starts
+            for v in range(2):  # A along the rows: (1,0) (1,1) (1,-1) (0,-1)
+                gv = uint64(v) * span  # dY[0, v]; dY[1, v] is g2 further
+                for k in range(span):
+                    r4[gv + k] = g[gv + k]
+                for k in range(span):
+                    r4[g2 + gv + k] = g[gv + k] + g[g2 + gv + k]
+                for k in range(span):
+                    r4[uint64(4) * span + gv + k] = g[gv + k] - g[g2 + gv + k]
+                for k in range(span):
+                    r4[uint64(6) * span + gv + k] = -g[g2 + gv + k]
+            for a in range(4):  # and A^T along the columns
+                e0 = uint64(2 * a) * span
+                e1 = e0 + span
+                p0 = uint64(4 * a) * plane + dst
+                p1, p2, p3 = p0 + plane, p0 + plane + plane, p0 + plane + plane + plane
+                for k in range(span):
+                    dm[p0 + k] = r4[e0 + k]
+                for k in range(span):
+                    dm[p1 + k] = r4[e0 + k] + r4[e1 + k]
+                for k in range(span):
+                    dm[p2 + k] = r4[e0 + k] - r4[e1 + k]
+                for k in range(span):
+                    dm[p3 + k] = -r4[e1 + k]
+            dst += span
 
 
 # ---- the convolution, a part of the batch per core --------------------------------------------
@@ -254,25 +303,24 @@ def winograd_conv2d(x, w, window):
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
     geometry = _geometry(window)
     tiles = geometry[2] * geometry[3]  # per image
-    u = _filters(w)
+    filters = _filters(w)  # U, (16, C, F)
     y = np.empty((n, *window[2], f), dtype=dtype)
-    step, parts = _plan(n, tiles, c, x.itemsize)
+    step, parts = _plan(n, tiles, 2 * c, x.itemsize)
     ranges = threads.split(n, parts)
 
     def part(t: int) -> None:
         start, stop = ranges[t]
-        v = np.empty(16 * step * tiles * c, dtype=dtype)  # a chunk's V, flat
-        m = np.empty(16 * step * tiles * f, dtype=dtype)
+        u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
+        m_buffer = np.empty(16 * step * tiles * f, dtype=dtype)
         for b0 in range(start, stop, step):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
-            vc, mc = (
-                v[: 16 * rows * c].reshape(16, rows, c),
-                m[: 16 * rows * f].reshape(16, rows, f),
-            )
-            _input_transform(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, vc.reshape(-1))
-            np.matmul(vc, u, out=mc)
-            _output_transform(mc.reshape(-1), geometry, y[b0:b1].reshape(-1), y[b0:b1].shape)
+            u = u_buffer[: 16 * rows * 2 * c]
+            m = m_buffer[: 16 * rows * f]
+            _input_rows(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, u)
+            v = u.reshape(16, rows, 2 * c)[:, :, :c]  # (16, T, C), rows 2 C apart: BLAS's lda
+            np.matmul(v, filters, out=m.reshape(16, rows, f))
+            _output_rows(m, geometry, y[b0:b1].reshape(-1), y[b0:b1].shape)
 
     with threads.blas_for(parts):
         threads.run_parts(part, parts)
@@ -290,32 +338,36 @@ def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
     geometry = _geometry(window)
     tiles = geometry[2] * geometry[3]
     u_t = _filters(w).transpose(0, 2, 1) if needs_grad[0] else None  # (16, F, C)
-    dx = np.zeros(x.shape, dtype=dtype) if needs_grad[0] else None
-    step, parts = _plan(n, tiles, max(c, f), x.itemsize)
+    dx = np.empty(x.shape, dtype=dtype) if needs_grad[0] else None
+    step, parts = _plan(n, tiles, 2 * max(c, f), x.itemsize)
     ranges = threads.split(n, parts)
 
     def part(t: int):  # images ranges[t]; returns their share of dU (16, C, F)
         start, stop = ranges[t]
         dm_buffer = np.empty(16 * step * tiles * f, dtype=dtype)  # a chunk's dM, flat
-        v_buffer = np.empty(16 * step * tiles * c, dtype=dtype)  # its V, then its dV
+        u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
+        gu_buffer = np.zeros(16 * step * tiles * 2 * c, dtype=dtype)  # dV there; odd ones 0
         du = du_chunk = None
         for b0 in range(start, stop, step):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
-            dm = dm_buffer[: 16 * rows * f].reshape(16, rows, f)
-            v = v_buffer[: 16 * rows * c].reshape(16, rows, c)
-            _output_adjoint(dy[b0:b1].reshape(-1), dy[b0:b1].shape, geometry, dm.reshape(-1))
+            dm = dm_buffer[: 16 * rows * f]
+            _output_rows_adjoint(dy[b0:b1].reshape(-1), dy[b0:b1].shape, geometry, dm)
+            dm = dm.reshape(16, rows, f)
             if needs_grad[1]:
-                _input_transform(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, v.reshape(-1))
+                u = u_buffer[: 16 * rows * 2 * c]
+                _input_rows(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, u)
+                v_t = u.reshape(16, rows, 2 * c)[:, :, :c].transpose(0, 2, 1)  # V^T (16, C, T)
                 if du is None:
-                    du = np.matmul(v.transpose(0, 2, 1), dm)  # V^T dM per position
+                    du = np.matmul(v_t, dm)  # V^T dM per position
                 else:
                     if du_chunk is None:
                         du_chunk = np.empty((16, c, f), dtype=dtype)
-                    du += np.matmul(v.transpose(0, 2, 1), dm, out=du_chunk)
+                    du += np.matmul(v_t, dm, out=du_chunk)
             if needs_grad[0]:
-                np.matmul(dm, u_t, out=v)  # dV = dM U^T per position
-                _input_adjoint(v.reshape(-1), geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
+                gu = gu_buffer[: 16 * rows * 2 * c]
+                np.matmul(dm, u_t, out=gu.reshape(16, rows, 2 * c)[:, :, :c])  # dV = dM U^T
+                _input_rows_adjoint(gu, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
         return du
 
     with threads.blas_for(parts):

@@ -68,6 +68,14 @@ def dy_for(x, w, window, seed: int = 0):
     return np.random.default_rng(seed).standard_normal(shape).astype(x.dtype)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def im2col_only():
+    """This file checks the im2col path: Winograd, which the kernels take for 3x3 stride-1
+    convolutions, is checked in test_cpu_winograd.py."""
+    with setting(conv_kernels, "WINOGRAD", False):
+        yield
+
+
 def chunk_bytes(size: int):
     """Inside this block the conv2d kernels take chunks of cols of at most `size` bytes
     (1: one image per chunk)."""

@@ -1,6 +1,7 @@
 """Winograd's F(2x2, 3x3): the reference (tinydeep/ops/winograd.py) against im2col's conv2d
 (tinydeep/ops/conv.py), the Numba kernels (kernels/cpu/winograd.py) against that reference,
-the conv2d kernels' choice of it, and its gradients in float64.
+the conv2d kernels' choice of it (every 3x3 stride-1 convolution), the whole conv2d op with
+the kernels on against its reference, and its gradients in float64.
 
 Tolerance. Winograd sums the same products as im2col in another order, through transforms
 that mix every value of a 4x4 input tile, every weight of a filter and every gradient of a
@@ -29,7 +30,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from kernel_settings import cores, setting
 
+import tinydeep as td
 from tinydeep import ops
+from tinydeep.backend import reference_only
 from tinydeep.ops import conv, winograd
 
 DTYPES = [np.float32, np.float64]
@@ -179,14 +182,7 @@ def test_kernels_take_non_contiguous_and_mixed_dtype_arrays():
 # ---- the conv2d kernels' choice, and the gradients ------------------------------------------
 
 
-def winograd_everywhere():
-    """The conv2d kernels take Winograd for every 3x3 stride-1 convolution inside the block,
-    however few its channels (by default only from WINOGRAD_MIN_CHANNELS)."""
-    return setting(conv_kernels, "WINOGRAD_MIN_CHANNELS", 1)
-
-
-@winograd_everywhere()
-def test_conv2d_kernels_take_winograd_for_3x3_stride_1():
+def test_conv2d_kernels_take_winograd_for_3x3_stride_1_and_im2col_otherwise():
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((2, 6, 5, 3)), rng.standard_normal((3, 3, 3, 4))
     same = conv.window_geometry("conv2d", x.shape, (3, 3), 1, "same")
@@ -201,20 +197,32 @@ def test_conv2d_kernels_take_winograd_for_3x3_stride_1():
     np.testing.assert_array_equal(
         conv_kernels.conv2d_gemm(x, w, strided), conv.conv2d_gemm.reference(x, w, strided)
     )
+    with setting(conv_kernels, "WINOGRAD", False):
+        np.testing.assert_array_equal(
+            conv_kernels.conv2d_gemm(x, w, same), conv.conv2d_gemm.reference(x, w, same)
+        )
 
 
-def test_conv2d_kernels_keep_im2col_below_the_channel_threshold():
-    rng = np.random.default_rng(5)
-    c = conv_kernels.WINOGRAD_MIN_CHANNELS - 1
-    x, w = rng.standard_normal((2, 4, 4, c)), rng.standard_normal((3, 3, c, c))
-    window = conv.window_geometry("conv2d", x.shape, (3, 3), 1, "same")
-    np.testing.assert_array_equal(
-        conv_kernels.conv2d_gemm(x, w, window), conv.conv2d_gemm.reference(x, w, window)
-    )
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_conv2d_op_with_kernels_is_the_reference_to_rounding(dtype, data):
+    """The whole conv2d op, kernels on (so Winograd) against `reference_only()` (im2col)."""
+    x, w, window, dy, padding = data.draw(case(dtype))
+
+    def run():
+        xt, wt = td.Tensor(x, requires_grad=True), td.Tensor(w, requires_grad=True)
+        y = ops.conv2d(xt, wt, strides=1, padding=padding)
+        y.backward(dy)
+        return y.data, xt.grad, wt.grad
+
+    with_kernels = run()
+    with reference_only():
+        reference = run()
+    for got, expected, scale in zip(with_kernels, reference, tile_scales(x, w, window, dy)):
+        assert_close(got, expected, scale)
 
 
 @given(data=st.data())
-@winograd_everywhere()
 def test_conv2d_gradients_through_winograd_in_float64(data):
     """The whole conv2d op with the kernels on, so its backward is Winograd's, against
     central differences, at gradcheck's tolerances. conv2d is linear in x and in w, so a
