@@ -61,11 +61,7 @@ def _geometry(window) -> tuple:
     return (top, left, -(-oh // 2), -(-ow // 2), oh, ow)
 
 
-# ---- the four transforms, per chunk of images --------------------------------------------------
-#
-# Flat arrays and unsigned offsets, as kernels/cpu/conv.py's loops: with signed indices Numba
-# checks each one for wraparound and the C-long inner loops are not vectorized. A tile's 4x4
-# values are kept in a small flat scratch array, position (i, j) at offset (4 i + j) * C.
+# ---- the four transforms, a tile-row at a time ------------------------------------------------
 
 
 @njit(cache=True, nogil=True)
