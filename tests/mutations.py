@@ -188,6 +188,100 @@ MUTATIONS = [
         ),
         ("tests/kernels/test_cpu_embedding.py",),
     ),
+    # ---- issue 13: the speed work ------------------------------------------------------------
+    Mutation(
+        "winograd-reference-G",
+        "the Winograd reference's filter transform with a sign lost in G's third row",
+        (
+            (
+                "tinydeep/ops/winograd.py",
+                "[0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)",
+                "[0.5, 0.5, 0.5], [0, 0, 1]], dtype=np.float64)",
+            ),
+        ),
+        ("tests/kernels/test_cpu_winograd.py::test_reference_matches_im2col",),
+    ),
+    Mutation(
+        "winograd-input-sign",
+        "the Winograd kernel's input transform adds where B^T subtracts (row 2)",
+        (
+            (
+                "kernels/cpu/winograd.py",
+                "t[r2 + k] = d[r2 + k] - d[r1 + k]",
+                "t[r2 + k] = d[r2 + k] + d[r1 + k]",
+            ),
+        ),
+        ("tests/kernels/test_cpu_winograd.py",),
+    ),
+    Mutation(
+        "winograd-output-adjoint-sign",
+        "the Winograd kernel's dY -> dM adds where A subtracts",
+        (
+            (
+                "kernels/cpu/winograd.py",
+                "r4[uint64(4) * span + gv + k] = g[gv + k] - g[g2 + gv + k]",
+                "r4[uint64(4) * span + gv + k] = g[gv + k] + g[g2 + gv + k]",
+            ),
+        ),
+        ("tests/kernels/test_cpu_winograd.py",),
+    ),
+    Mutation(
+        "winograd-dw-drops-a-part",
+        "the Winograd kernel's dw leaves out the third part's share",
+        (("kernels/cpu/winograd.py", "for share in shares[1:]:", "for share in shares[2:]:"),),
+        ("tests/kernels/test_cpu_winograd.py",),
+    ),
+    Mutation(
+        "conv-turned-round-padding",
+        "dx by the turned-round kernel pads top where the bottom is due (and back)",
+        (
+            (
+                "kernels/cpu/conv.py",
+                "pads = ((kh - 1 - top, kh - 1 - bottom),",
+                "pads = ((kh - 1 - bottom, kh - 1 - top),",
+            ),
+        ),
+        ("tests/kernels/test_cpu_conv.py",),
+    ),
+    Mutation(
+        "threads-split-gap",
+        "the batch's parts leave the last item of every part out",
+        (
+            (
+                "kernels/cpu/threads.py",
+                "return [(n * t // parts, n * (t + 1) // parts) for t in range(parts)]",
+                (
+                    "return [(n * t // parts, max(n * t // parts, n * (t + 1) // parts - 1)) "
+                    "for t in range(parts)]"
+                ),
+            ),
+        ),
+        ("tests/kernels/test_cpu_threads.py",),
+    ),
+    Mutation(
+        "batch-norm-part-drops-a-row",
+        "each batch-norm part sums one row fewer than its blocks hold",
+        (
+            (
+                "kernels/cpu/normalization.py",
+                "rows = slice(b0 * BLOCK, b1 * BLOCK)",
+                "rows = slice(b0 * BLOCK, b1 * BLOCK - 1)",
+            ),
+        ),
+        ("tests/kernels/test_cpu_threads.py",),
+    ),
+    Mutation(
+        "graph-keeps-intermediates",
+        "an op's Node keeps its non-leaf inputs themselves, arrays and all, until backward",
+        (
+            (
+                "tinydeep/tensor.py",
+                "tensors.append(t if t._node is None else t.graph_handle())",
+                "tensors.append(t)",
+            ),
+        ),
+        ("tests/test_tensor.py",),
+    ),
 ]
 
 

@@ -129,11 +129,11 @@ def test_reference_skips_the_gradients_not_needed():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("split", ["the whole batch at once", "one image per chunk, 3 parts"])
+@pytest.mark.parametrize("split", ["whole-batch", "one-image-chunks-3-parts"])
 @given(data=st.data())
 def test_kernels_match_the_reference(dtype, split, data):
     x, w, window, dy, _ = data.draw(case(dtype))
-    size, parts = (kernels.CHUNK_BYTES, 1) if split.startswith("the whole") else (1, 3)
+    size, parts = (kernels.CHUNK_BYTES, 1) if split == "whole-batch" else (1, 3)
     with cores(parts), setting(kernels, "CHUNK_BYTES", size):
         y = kernels.winograd_conv2d(x, w, window)
         dx, dw = kernels.winograd_conv2d_backward(dy, (x, w, window))
