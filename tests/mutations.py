@@ -276,7 +276,7 @@ MUTATIONS = [
         (
             (
                 "tinydeep/tensor.py",
-                "tensors.append(t if t._node is None else t.graph_handle())",
+                "tensors.append(t if keep else t.graph_handle())",
                 "tensors.append(t)",
             ),
         ),

@@ -208,7 +208,7 @@ def test_a_backward_that_asks_is_told_which_inputs_need_a_gradient():
 def test_the_graph_does_not_keep_an_intermediate_array_alive():
     """A non-leaf input is kept as a handle (its Node, shape, dtype), not with its data: an
     intermediate no op cached is freed before backward, and backward still works."""
-    x = td.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    x = td.Tensor(np.arange(3.0 * 2**13).reshape(-1, 3), requires_grad=True)  # 192 KiB
     y = x * 3.0  # multiply caches its inputs: x and the scalar, not y
     z = y + 1.0  # add caches nothing of y
     loss = (z * z).sum()  # caches z
@@ -220,8 +220,16 @@ def test_the_graph_does_not_keep_an_intermediate_array_alive():
     np.testing.assert_array_equal(x.grad, 2 * (3 * x.data + 1) * 3)
 
 
+def test_a_small_intermediate_is_kept_as_itself():
+    """Under HANDLE_MIN_BYTES a handle would cost more time than the array costs memory."""
+    x = td.Tensor(np.ones(3), requires_grad=True)
+    y = x * 2.0
+    z = y + 1.0
+    assert z._node.inputs[0] is y
+
+
 def test_a_tensor_used_twice_through_its_handle_gets_both_gradients_once():
-    x = td.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x = td.Tensor(np.linspace(-1, 1, 2**14), requires_grad=True)  # 128 KiB
     y = x * 2.0
     (y * y + y).sum().backward()  # d/dy = 2y + 1, through one handle
     np.testing.assert_array_equal(x.grad, (2 * 2 * x.data + 1) * 2)
@@ -229,7 +237,7 @@ def test_a_tensor_used_twice_through_its_handle_gets_both_gradients_once():
 
 
 def test_retain_grad_after_the_tensor_was_used_still_fills_its_grad():
-    x = td.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    x = td.Tensor(np.linspace(-1, 1, 2**14), requires_grad=True)
     y = x * 2.0
     z = (y * y).sum()  # y is an input already: through its handle
     y.retain_grad()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,12 +68,30 @@ def _is_cupy(data) -> bool:
     return cp is not None and isinstance(data, cp.ndarray)
 
 
+# A non-leaf input of at least this many bytes is kept in the graph as its handle (its array
+# freed as soon as no op's cache needs it); a smaller one as itself: making a handle costs
+# about 1-2 us, more than keeping 64 KiB alive for a step (benchmarks/engine_overhead.py).
+HANDLE_MIN_BYTES = 1 << 16
+
+
+class ArraySpec(NamedTuple):
+    """The shape and dtype of an array without the array: what a graph handle keeps of a
+    non-leaf input (Tensor.graph_handle), all that backward needs to undo broadcasting."""
+
+    shape: tuple
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
 class Node:
     """How a non-leaf Tensor was made: the op, its inputs, and what its backward needs.
 
     inputs: the op's input tensors as the graph keeps them: a leaf (a parameter, the data) as
-    itself, a non-leaf as its `graph_handle()`, which carries its Node, shape and dtype but
-    not its array. So an intermediate result (a convolution's output, a batch norm's before
+    itself, a non-leaf of HANDLE_MIN_BYTES or more as its `graph_handle()`, which carries its
+    Node, shape and dtype but not its array. So an intermediate result (a convolution's output, a batch norm's before
     the ReLU) is freed as soon as no op's cache needs it, not kept alive by the graph until
     backward: as in PyTorch, backward keeps what the ops saved and nothing more.
 
@@ -218,15 +237,14 @@ class Tensor:
     def graph_handle(self) -> Tensor:
         """What an op's Node keeps of this tensor as its input: a leaf, or a tensor whose
         gradient is retained, as itself; any other non-leaf as a stand-in with its Node,
-        requires_grad, shape and dtype, whose data is a broadcast zero that takes no memory
-        (backward reads only the shape and dtype of an input). One stand-in per tensor, so
+        requires_grad, shape and dtype, whose data is an ArraySpec (backward reads only the
+        shape and dtype of an input). One stand-in per tensor, so
         that the gradients of all its uses add up before its own op's backward runs."""
         if self._node is None or self._retain_grad:
             return self
         if self._handle is None:
-            xp = xp_of(self.data)
             handle = Tensor.__new__(Tensor)
-            handle.data = xp.broadcast_to(xp.zeros((), self.data.dtype), self.data.shape)
+            handle.data = ArraySpec(self.data.shape, self.data.dtype)
             handle.grad, handle._node, handle.requires_grad = None, self._node, self.requires_grad
             handle._retain_grad, handle._handle, handle._owner = False, None, None
             self._handle = handle
@@ -462,7 +480,7 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
 
 def unbroadcast(dx, like):
-    """Sum `dx` down to the shape of the array `like` and cast it to its dtype.
+    """Sum `dx` down to the shape of the array `like` (or ArraySpec) and cast it to its dtype.
 
     Ops broadcast their inputs and return gradients of the broadcast shape; this is the one
     place that undoes it: summed over the leading axes that broadcasting added, and over the
@@ -477,7 +495,7 @@ def unbroadcast(dx, like):
         if dx.dtype != like.dtype:
             dx = RowSparseGrad(dx.indices, dx.values.astype(like.dtype), dx.shape)
         return dx
-    xp = xp_of(like)
+    xp = xp_of(dx)  # `like` may be an ArraySpec, which has no device
     dx = xp.asarray(dx)  # NumPy reductions to 0-d return scalars
     if dx.shape != like.shape:
         extra = dx.ndim - like.ndim
@@ -513,7 +531,8 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
         tensors, arrays, needs_grad = [], [], []
         for x in inputs:
             t = x if isinstance(x, Tensor) else Tensor(x)
-            tensors.append(t if t._node is None else t.graph_handle())
+            keep = t._node is None or t.data.nbytes < HANDLE_MIN_BYTES  # leaf, or small
+            tensors.append(t if keep else t.graph_handle())
             arrays.append(t.data)
             needs_grad.append(t.requires_grad)
         if len(arrays) > 1:
