@@ -48,10 +48,12 @@ Backward. Every step above is linear, so the gradients are the steps' transposes
 This is the exact gradient of the forward above (not an approximation through the im2col
 form), so a gradient check of it needs no allowance for the change of algorithm.
 
-Accuracy. The transforms add and subtract up to four terms and halve, so the rounding error
-grows with the tile: F(2x2, 3x3) stays within a few units of im2col's in float32 and float64
-(tests/ops/test_winograd.py measures the bound); F(4x4, 3x3) (4x fewer multiplies) has
-transforms with entries up to 8 and errors some 10-100x larger in float32, and is not used.
+Accuracy. The transforms add and subtract up to four terms and halve, mixing every value of
+a tile before the terms cancel back to the result, so the rounding error is relative to the
+magnitudes inside a tile rather than to one output's own terms: measured against im2col, it
+stays under one eps of the largest of them (tests/kernels/test_cpu_winograd.py). Larger
+tiles, F(4x4, 3x3) with 4x fewer multiplies, have transforms with entries up to 5 and lose
+more accuracy as the tile grows (Lavin and Gray discuss it); they are not used here.
 
 Shapes: x (N, H, W, C) NHWC, w (3, 3, C, F), y (N, OH, OW, F) with OH = H + top + bottom - 2;
 tiles (N, TH, TW, 4, 4, C); V (4, 4, N, TH, TW, C), U (4, 4, C, F), M (4, 4, N, TH, TW, F).
