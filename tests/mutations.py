@@ -190,6 +190,18 @@ MUTATIONS = [
     ),
     # ---- issue 13: the speed work ------------------------------------------------------------
     Mutation(
+        "winograd-keeps-infinities-wrong",
+        "the conv2d kernels keep Winograd's result when the input held an infinity",
+        (
+            (
+                "kernels/cpu/conv.py",
+                "        if finite:\n            return y\n",
+                "        return y\n",
+            ),
+        ),
+        ("tests/kernels/test_cpu_winograd.py",),
+    ),
+    Mutation(
         "winograd-reference-G",
         "the Winograd reference's filter transform with a sign lost in G's third row",
         (
@@ -228,7 +240,13 @@ MUTATIONS = [
     Mutation(
         "winograd-dw-drops-a-part",
         "the Winograd kernel's dw leaves out the third part's share",
-        (("kernels/cpu/winograd.py", "for share in shares[1:]:", "for share in shares[2:]:"),),
+        (
+            (
+                "kernels/cpu/winograd.py",
+                "for share, _ in results[1:]:",
+                "for share, _ in results[2:]:",
+            ),
+        ),
         ("tests/kernels/test_cpu_winograd.py",),
     ),
     Mutation(

@@ -178,7 +178,11 @@ def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
     time, each core its own part of the batch (the reference's y; to float rounding when in
     several chunks)."""
     if _winograd(x, w, window):
-        return winograd.winograd_conv2d(x, w, window)
+        y, finite = winograd.forward(x, w, window)
+        if finite:
+            return y
+        # An infinity in x or w: Winograd's transforms make NaN of it where the direct sum
+        # keeps it (inf - inf), so this convolution goes by im2col, as the reference.
     kh, kw, c, f = w.shape
     (oh, ow), k = window[2], kh * kw * c
     if not _chunked(x, w):
@@ -228,11 +232,20 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     several chunks). The cache is the reference's, (x, w, window)."""
     x, w, window = cache
     if _winograd(x, w, window, dy):
-        return winograd.winograd_conv2d_backward(dy, cache, needs_grad)
-    if needs_grad[0] and _chunked(x, w, dy) and _transposable(w.shape, window):
+        dx, dw, finite = winograd.backward(dy, cache, needs_grad)
+        if finite:
+            return dx, dw
+        # An infinity in dy, x or w: by the turned-round kernel or im2col, as the forward.
+    if (
+        needs_grad[0]
+        and _chunked(x, w, dy)
+        and _transposable(w.shape, window)
+        and np.isfinite(w).all()  # else the zeros padding dy would meet an infinite weight
+    ):
         # Stride 1: dx is dy convolved forward with the kernel turned round (flipped, C and F
         # swapped), one im2col GEMM instead of KH*KW thin ones and col2im's gather: 12 ms
-        # instead of 20 for ResNet-20's 32x32x16 layer at batch 128 (2-core EPYC).
+        # instead of 20 for ResNet-20's 32x32x16 layer at batch 128 (2-core EPYC). (The
+        # reference never multiplies padding in dx: 0 * inf would be NaN here, not there.)
         dx = conv2d_gemm(dy, w[::-1, ::-1].transpose(0, 1, 3, 2), _transposed(window, x.shape))
         return dx, conv2d_backward(dy, cache, (False, needs_grad[1]))[1]
     kh, kw, c, f = w.shape

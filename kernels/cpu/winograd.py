@@ -65,10 +65,12 @@ def _geometry(window) -> tuple:
 
 
 @njit(cache=True, nogil=True)
-def _input_rows(x, shape, geometry, u):
+def _input_rows(x, bits, mask, shape, geometry, u):
     """V = B^T d B for every tile of x (n, H, W, C), a whole tile-row at a time, into u
     (16, n*TH, 2*TW, C), all flat: tile (row, tx) at column 2 tx; the odd columns hold the
-    same sums one column on, which a flat loop computes for free and nothing reads."""
+    same sums one column on, which a flat loop computes for free and nothing reads.
+    Returns whether x holds an infinity or a NaN: `bits` is x's bytes as unsigned integers,
+    and a value is one when its exponent bits, `mask`, are all set."""
     n, h, w, c = shape
     top, left, th, tw, _, _ = geometry
     cu = uint64(c)
@@ -82,6 +84,7 @@ def _input_rows(x, shape, geometry, u):
     d = np.zeros(4 * (2 * tw + 3) * c, dtype=x.dtype)  # 4 padded rows; the sides stay zero
     t = np.empty(4 * (2 * tw + 3) * c, dtype=x.dtype)  # B^T d, 4 rows
     out = uint64(0)
+    special = False
     for b in range(n):
         for ty in range(th):
             for i in range(4):  # the tile-row's 4 input rows, zeros outside the image
@@ -91,6 +94,7 @@ def _input_rows(x, shape, geometry, u):
                     src = uint64((b * h + r) * w) * cu
                     for k in range(image):
                         d[dst + k] = x[src + k]
+                        special |= (bits[src + k] & mask) == mask
                 else:
                     for k in range(image):
                         d[dst + k] = 0
@@ -117,6 +121,7 @@ def _input_rows(x, shape, geometry, u):
                 for k in range(span):
                     u[p3 + k] = t[ta + c1 + k] - t[ta + c3 + k]
             out += span
+    return special
 
 
 @njit(cache=True, nogil=True)
@@ -219,10 +224,11 @@ def _output_rows(m, geometry, y, shape):
 
 
 @njit(cache=True, nogil=True)
-def _output_rows_adjoint(dy, shape, geometry, dm):
+def _output_rows_adjoint(dy, bits, mask, shape, geometry, dm):
     """dM = A dY A^T for every tile of dy (n, OH, OW, F) into dm (16, n*TH*TW, F), all flat,
     a tile-row at a time: each tile's 2x2 gradients gathered (zeros past OH or OW), then the
-    sums over whole tile-rows."""
+    sums over whole tile-rows. Returns whether dy holds an infinity or a NaN (as
+    _input_rows)."""
     n, oh, ow, f = shape
     _, _, th, tw, _, _ = geometry
     fu = uint64(f)
@@ -231,6 +237,7 @@ def _output_rows_adjoint(dy, shape, geometry, dm):
     g = np.empty(4 * tw * f, dtype=dy.dtype)  # dY: (u, v) at (2 u + v) * span
     r4 = np.empty(8 * tw * f, dtype=dy.dtype)  # A dY: row a, column v at (2 a + v) * span
     dst = uint64(0)
+    special = False
     for b in range(n):
         for ty in range(th):
             for u in range(2):
@@ -244,6 +251,7 @@ def _output_rows_adjoint(dy, shape, geometry, dm):
                             src = uint64((b * oh + r) * ow + q) * fu
                             for k in range(fu):
                                 g[o + k] = dy[src + k]
+                                special |= (bits[src + k] & mask) == mask
                         else:
                             for k in range(fu):
                                 g[o + k] = 0
@@ -272,6 +280,7 @@ def _output_rows_adjoint(dy, shape, geometry, dm):
                 for k in range(span):
                     dm[p3 + k] = -r4[e1 + k]
             dst += span
+    return special
 
 
 # ---- the convolution, a part of the batch per core --------------------------------------------
@@ -292,8 +301,28 @@ def _plan(n: int, tiles: int, c: int, itemsize: int) -> tuple[int, int]:
     return step, 1 if step >= n else min(threads.cores(), n)
 
 
+def _bits(a: np.ndarray) -> tuple[np.ndarray, np.unsignedinteger]:
+    """a's bytes as unsigned integers of its width, flat, and the mask of its exponent bits:
+    an element is an infinity or a NaN when all of them are set."""
+    if a.dtype == np.float32:
+        return a.reshape(-1).view(np.uint32), np.uint32(0x7F800000)
+    return a.reshape(-1).view(np.uint64), np.uint64(0x7FF0000000000000)
+
+
 def winograd_conv2d(x, w, window):
     """y (N, OH, OW, F) by F(2x2, 3x3), as the reference, in chunks of images per core."""
+    return forward(x, w, window)[0]
+
+
+def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
+    """(dx, dw) of the F(2x2, 3x3) forward, as the reference, in chunks of images per core."""
+    return backward(dy, cache, needs_grad)[:2]
+
+
+def forward(x, w, window) -> tuple[np.ndarray, bool]:
+    """(y, finite): y as winograd_conv2d, and whether x and w were all finite. An infinity
+    meets itself with the opposite sign in the transforms and gives NaN where the direct sum
+    keeps the infinity: kernels/cpu/conv.py then computes y by im2col instead."""
     dtype = np.result_type(x, w)
     x, w = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype)
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
@@ -304,28 +333,37 @@ def winograd_conv2d(x, w, window):
     step, parts = _plan(n, tiles, 2 * c, x.itemsize)
     ranges = threads.split(n, parts)
 
-    def part(t: int) -> None:
+    bits, mask = _bits(x)
+    per_image = x[:1].size  # (0 for an empty batch)
+
+    def part(t: int) -> bool:  # images ranges[t]; returns whether they held a non-finite x
         start, stop = ranges[t]
         u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
         m_buffer = np.empty(16 * step * tiles * f, dtype=dtype)
+        special = False
         for b0 in range(start, stop, step):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
             u = u_buffer[: 16 * rows * 2 * c]
             m = m_buffer[: 16 * rows * f]
-            _input_rows(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, u)
+            chunk_bits = bits[b0 * per_image : b1 * per_image]
+            special |= _input_rows(
+                x[b0:b1].reshape(-1), chunk_bits, mask, x[b0:b1].shape, geometry, u
+            )
             v = u.reshape(16, rows, 2 * c)[:, :, :c]  # (16, T, C), rows 2 C apart: BLAS's lda
             np.matmul(v, filters, out=m.reshape(16, rows, f))
             _output_rows(m, geometry, y[b0:b1].reshape(-1), y[b0:b1].shape)
+        return special
 
     with threads.blas_for(parts):
-        threads.run_parts(part, parts)
-    return y
+        specials = threads.run_parts(part, parts)
+    return y, not any(specials) and bool(np.isfinite(w).all())
 
 
-def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
-    """(dx, dw) of the F(2x2, 3x3) forward, as the reference, in chunks of images per core;
-    dw is the sum of the parts' shares in batch order."""
+def backward(dy, cache, needs_grad=(True, True)) -> tuple:
+    """(dx, dw, finite): dx and dw as winograd_conv2d_backward (dw the sum of the parts'
+    shares in batch order), and whether dy, w and (when dw is needed) x were all finite
+    (see forward)."""
     x, w, window = cache
     dtype = np.result_type(dy, x, w)
     x, w = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype)
@@ -338,8 +376,13 @@ def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
     step, parts = _plan(n, tiles, 2 * max(c, f), x.itemsize)
     ranges = threads.split(n, parts)
 
-    def part(t: int):  # images ranges[t]; returns their share of dU (16, C, F)
+    x_bits, mask = _bits(x)
+    dy_bits, _ = _bits(dy)
+    x_image, dy_image = x[:1].size, dy[:1].size
+
+    def part(t: int):  # images ranges[t]; returns their share of dU (16, C, F) and specials
         start, stop = ranges[t]
+        special = False
         dm_buffer = np.empty(16 * step * tiles * f, dtype=dtype)  # a chunk's dM, flat
         u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
         gu_buffer = np.zeros(16 * step * tiles * 2 * c, dtype=dtype)  # dV there; odd ones 0
@@ -348,11 +391,21 @@ def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
             dm = dm_buffer[: 16 * rows * f]
-            _output_rows_adjoint(dy[b0:b1].reshape(-1), dy[b0:b1].shape, geometry, dm)
+            special |= _output_rows_adjoint(
+                dy[b0:b1].reshape(-1),
+                dy_bits[b0 * dy_image : b1 * dy_image],
+                mask,
+                dy[b0:b1].shape,
+                geometry,
+                dm,
+            )
             dm = dm.reshape(16, rows, f)
             if needs_grad[1]:
                 u = u_buffer[: 16 * rows * 2 * c]
-                _input_rows(x[b0:b1].reshape(-1), x[b0:b1].shape, geometry, u)
+                chunk_bits = x_bits[b0 * x_image : b1 * x_image]
+                special |= _input_rows(
+                    x[b0:b1].reshape(-1), chunk_bits, mask, x[b0:b1].shape, geometry, u
+                )
                 v_t = u.reshape(16, rows, 2 * c)[:, :, :c].transpose(0, 2, 1)  # V^T (16, C, T)
                 if du is None:
                     du = np.matmul(v_t, dm)  # V^T dM per position
@@ -364,17 +417,18 @@ def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
                 gu = gu_buffer[: 16 * rows * 2 * c]
                 np.matmul(dm, u_t, out=gu.reshape(16, rows, 2 * c)[:, :, :c])  # dV = dM U^T
                 _input_rows_adjoint(gu, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
-        return du
+        return du, special
 
     with threads.blas_for(parts):
-        shares = threads.run_parts(part, parts)
+        results = threads.run_parts(part, parts)
+    finite = not any(special for _, special in results) and bool(np.isfinite(w).all())
     dw = None
     if needs_grad[1]:
-        du = shares[0]
-        for share in shares[1:]:  # in batch order: the same bits on every run
+        du = results[0][0]
+        for share, _ in results[1:]:  # in batch order: the same bits on every run
             du += share
         g = G.astype(dtype)
         gdu = np.tensordot(g, du.reshape(4, 4, c, f), axes=(0, 0))  # (3, 4, C, F)
         dw = np.tensordot(gdu, g, axes=(1, 0)).transpose(0, 3, 1, 2)  # G^T dU G, (3, 3, C, F)
         dw = np.ascontiguousarray(dw)
-    return dx, dw
+    return dx, dw, finite

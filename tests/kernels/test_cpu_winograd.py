@@ -232,3 +232,34 @@ def test_conv2d_gradients_through_winograd_in_float64(data):
     derivative."""
     x, w, _, _, padding = data.draw(case(np.float64, max_channels=4))
     check_gradients(lambda a, b: ops.conv2d(a, b, strides=1, padding=padding), x, w, eps=1e-3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["x", "w", "dy"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_conv2d_kernels_give_the_reference_s_result_for_non_finite_values(dtype, where, value):
+    """Winograd's transforms subtract an infinity from itself (NaN) where the direct sum keeps
+    it: the conv2d kernels see the non-finite value and compute by im2col instead, so the
+    result is the reference's, infinities and NaNs in the same places."""
+    rng = np.random.default_rng(6)
+    arrays = {
+        "x": rng.standard_normal((3, 5, 6, 4)).astype(dtype),
+        "w": rng.standard_normal((3, 3, 4, 2)).astype(dtype),
+        "dy": rng.standard_normal((3, 5, 6, 2)).astype(dtype),
+    }
+    arrays[where].flat[7] = value
+    x, w, dy = arrays["x"], arrays["w"], arrays["dy"]
+    window = conv.window_geometry("conv2d", x.shape, (3, 3), 1, "same")
+    with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf, in both
+        y = conv_kernels.conv2d_gemm(x, w, window)
+        dx, dw = conv_kernels.conv2d_backward(dy, (x, w, window))
+        expected = [
+            conv.conv2d_gemm.reference(x, w, window),
+            *conv.conv2d_backward.reference(dy, (x, w, window)),
+        ]
+    for got, want in zip((y, dx, dw), expected):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    _, finite = kernels.forward(x, w, window)
+    assert finite == (where == "dy")  # the forward never sees dy
