@@ -199,7 +199,7 @@ MUTATIONS = [
                 "        return y\n",
             ),
         ),
-        ("tests/kernels/test_cpu_winograd.py",),
+        ("tests/kernels/test_cpu_winograd.py::test_non_finite_values_give_the_reference_s_result",),
     ),
     Mutation(
         "winograd-reference-G",
@@ -223,7 +223,7 @@ MUTATIONS = [
                 "t[r2 + k] = d[r2 + k] + d[r1 + k]",
             ),
         ),
-        ("tests/kernels/test_cpu_winograd.py",),
+        ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
     ),
     Mutation(
         "winograd-output-adjoint-sign",
@@ -235,7 +235,7 @@ MUTATIONS = [
                 "r4[uint64(4) * span + gv + k] = g[gv + k] + g[g2 + gv + k]",
             ),
         ),
-        ("tests/kernels/test_cpu_winograd.py",),
+        ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
     ),
     Mutation(
         "winograd-dw-drops-a-part",
@@ -247,7 +247,7 @@ MUTATIONS = [
                 "for share, _ in results[2:]:",
             ),
         ),
-        ("tests/kernels/test_cpu_winograd.py",),
+        ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
     ),
     Mutation(
         "conv-turned-round-padding",
@@ -259,7 +259,7 @@ MUTATIONS = [
                 "pads = ((kh - 1 - bottom, kh - 1 - top),",
             ),
         ),
-        ("tests/kernels/test_cpu_conv.py",),
+        ("tests/kernels/test_cpu_conv.py::test_conv2d_kernels_in_chunks_of_one_image",),
     ),
     Mutation(
         "threads-split-gap",

@@ -237,7 +237,7 @@ def test_conv2d_gradients_through_winograd_in_float64(data):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("where", ["x", "w", "dy"])
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
-def test_conv2d_kernels_give_the_reference_s_result_for_non_finite_values(dtype, where, value):
+def test_non_finite_values_give_the_reference_s_result(dtype, where, value):
     """Winograd's transforms subtract an infinity from itself (NaN) where the direct sum keeps
     it: the conv2d kernels see the non-finite value and compute by im2col instead, so the
     result is the reference's, infinities and NaNs in the same places."""
