@@ -166,17 +166,13 @@ def test_kernels_take_non_contiguous_and_mixed_dtype_arrays():
     w = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)[::-1]
     window = conv.window_geometry("conv2d", x.shape, (3, 3), 1, "same")
     for kernel in (w, w.astype(np.float64)):
-        expected = winograd.winograd_conv2d.reference(x, kernel, window)
-        got = kernels.winograd_conv2d(x, kernel, window)
-        assert got.dtype == expected.dtype
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-        dy = np.ones(expected.shape, expected.dtype)[:, ::-1]
-        for a, b in zip(
-            kernels.winograd_conv2d_backward(dy, (x, kernel, window)),
-            winograd.winograd_conv2d_backward.reference(dy, (x, kernel, window)),
-        ):
-            assert a.dtype == b.dtype
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+        dy = np.ones((3, 7, 5, 2), np.result_type(x, kernel))[:, ::-1]  # non-contiguous too
+        got = [kernels.winograd_conv2d(x, kernel, window)]
+        got += kernels.winograd_conv2d_backward(dy, (x, kernel, window))
+        expected = [winograd.winograd_conv2d.reference(x, kernel, window)]
+        expected += winograd.winograd_conv2d_backward.reference(dy, (x, kernel, window))
+        for a, b, scale in zip(got, expected, tile_scales(x, kernel, window, dy)):
+            assert_close(a, b, scale)  # and the reference's dtype (NumPy's promotion)
 
 
 # ---- the conv2d kernels' choice, and the gradients ------------------------------------------
