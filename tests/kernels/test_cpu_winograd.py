@@ -12,10 +12,12 @@ large ones). The bound is |got - expected| <= NORMWISE * eps * scale, with scale
 tile-level magnitude (`tile_scales`): for y, sum over c of (sum of |x| over the tile) times
 (sum of |w| over the 3x3 kernel); for dx the same with dy's 2x2 tiles; for dw the sum over
 tiles of (|x| over the tile) times (|dy| over the tile). Over 400 random cases (1-69
-channels, every padding, float32 and float64) the worst measured error was 0.93 eps of
-that scale (dx, float64; the reference and the kernels against im2col alike); NORMWISE = 2
-leaves room for other shapes and BLAS builds, while a wrong sign, a dropped term or a
-misplaced tile (errors of the size of the terms) fails by orders of magnitude.
+channels, every padding, float32 and float64) the worst measured error was 0.93 eps of that
+scale (dx, float64; the reference and the kernels against im2col alike); a fresh hypothesis
+run then found a worse one, 3.0 eps (y in float64, x and w of 0.001 with one 1.0 each: the
+whole op, kernels against im2col, whose own rounding adds to Winograd's). NORMWISE = 4 is
+that case with a little room, while a wrong sign, a dropped term or a misplaced tile (errors
+of the size of the terms) fails by orders of magnitude.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tinydeep.backend import reference_only
 from tinydeep.ops import conv, winograd
 
 DTYPES = [np.float32, np.float64]
-NORMWISE = 2  # units of eps, relative to the largest tile-level magnitude (module docstring)
+NORMWISE = 4  # units of eps, relative to the largest tile-level magnitude (module docstring)
 paddings = st.one_of(
     st.just("valid"), st.just("same"), st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * 2)
 )
