@@ -116,11 +116,13 @@ def _row_parts(loop, inputs: tuple, settings: tuple, outputs: tuple) -> None:
 
 @njit(cache=True)
 def _fold(partial, c):
-    """(blocks, U * C) partial sums -> (C,)."""
+    """(blocks, U * C) partial sums -> (C,), added in the order they lie: block by block,
+    each block's U rows of C in turn."""
     out = np.zeros(c)
     for b in range(partial.shape[0]):
-        for k in range(partial.shape[1]):
-            out[k % c] += partial[b, k]
+        for u in range(partial.shape[1] // c):
+            for j in range(c):  # one channel per step: a loop that vectorizes
+                out[j] += partial[b, u * c + j]
     return out
 
 
