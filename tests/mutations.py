@@ -238,6 +238,30 @@ MUTATIONS = [
         ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
     ),
     Mutation(
+        "winograd4-reference-AT",
+        "the F(4x4) reference's output transform with a sign lost in A^T's last row",
+        (("tinydeep/ops/winograd.py", "[0, 1, -1, 8, -8, 1]]", "[0, 1, -1, 8, 8, 1]]"),),
+        ("tests/kernels/test_cpu_winograd.py::test_reference_matches_im2col",),
+    ),
+    Mutation(
+        "winograd4-kernel-BT",
+        "the F(4x4) kernels' B^T with a sign lost in its fifth row",
+        (("kernels/cpu/winograd.py", "[0, 2, -1, -2, 1, 0],", "[0, 2, -1, 2, 1, 0],"),),
+        ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
+    ),
+    Mutation(
+        "winograd4-dx-overlap",
+        "the F(4x4) kernel's dx keeps one tile's share where neighbouring tiles overlap",
+        (("kernels/cpu/winograd.py", "gt[q + k] += (", "gt[q + k] = ("),),
+        ("tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference",),
+    ),
+    Mutation(
+        "winograd4-choice",
+        "the conv2d kernels take F(4x4) when either output side (not both) is 8 or more",
+        (("kernels/cpu/conv.py", "min(oh, ow) >= F4_MIN_SIDE", "max(oh, ow) >= F4_MIN_SIDE"),),
+        ("tests/kernels/test_cpu_winograd.py::test_conv2d_kernels_take_f4_where_it_is_faster",),
+    ),
+    Mutation(
         "winograd-dw-drops-a-part",
         "the Winograd kernel's dw leaves out the third part's share",
         (

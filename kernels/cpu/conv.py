@@ -19,16 +19,21 @@ col2im adds into a padded buffer that is then cropped. Here:
   it by float rounding only: dw is summed chunk by chunk and part by part (in batch order,
   so every run gives the same bits), and BLAS may round a GEMM of fewer rows differently.
 - Two other algorithms where they measured faster: 3x3 stride-1 convolutions run by
-  Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py; derived in tinydeep/ops/winograd.py);
-  and at other kernel sizes at stride 1, dx is dy convolved forward with the kernel turned
-  round (flipped, C and F swapped) instead of dcols and col2im. Both give the reference's
-  results to float rounding.
+  Winograd's minimal filtering (kernels/cpu/winograd.py; derived in tinydeep/ops/winograd.py),
+  F(4x4, 3x3) in float32 with 16 or more input channels and outputs of at least 8x8 pixels,
+  else F(2x2, 3x3) (float64 keeps F(2x2), the more accurate: it is the dtype of gradient
+  checks); and at other kernel sizes at stride 1, dx is dy convolved forward with the kernel
+  turned round (flipped, C and F swapped) instead of dcols and col2im. They give the
+  reference's results to float rounding (Winograd's bound: tests/kernels/test_cpu_winograd.py).
 
 Measured at batch 128, float32, forward + backward, im2col (with the turned-round dx) against
-Winograd (2-core EPYC, 2026-11-30, medians of 9): the stem 32x32x3 -> 16 (no dx) 14.4 ms
-against 12.9; 32x32x8 -> 16 27.0 against 20.0; ResNet-20's 32x32x16 -> 16 36-37 against 29-30;
-16x16x32 -> 32 21 against 18; 8x8x64 -> 64 17 against 13. (dx by dcols and col2im instead of
-the turned-round kernel: about 8 ms more at 32x32x16.)
+Winograd F(2x2) (2-core EPYC, 2026-11-30, medians of 9): the stem 32x32x3 -> 16 (no dx) 14.4
+ms against 12.9; 32x32x8 -> 16 27.0 against 20.0; ResNet-20's 32x32x16 -> 16 36-37 against
+29-30; 16x16x32 -> 32 21 against 18; 8x8x64 -> 64 17 against 13. (dx by dcols and col2im
+instead of the turned-round kernel: about 8 ms more at 32x32x16.) F(2x2) against F(4x4), the
+same way (medians of 8): 32x32x16 -> 16 29.2 against 23.1 ms; 16x16x32 -> 32 19.3 against
+14.1; 8x8x64 -> 64 13.7 against 12.6; 4x4x64 -> 64 5.1 against 5.1; the stem 12.0 against
+15.5 (F(4x4)'s per-tile loops run over the channels, too short at 3).
 
 Loop order. im2col walks the output pixels (N, OH, OW), then KH, KW, C: the writes to cols are
 one contiguous stream, the reads C-long runs of x. col2im is a gather, not a scatter: each
@@ -57,9 +62,12 @@ __all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
 # 4 MiB per part was 10-30% slower.
 CHUNK_BYTES = 1 << 21
 
-# 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (see above); tests turn it off to check
-# the im2col path alone.
+# 3x3 stride-1 convolutions by Winograd (see above); tests turn it off to check the im2col path
+# alone. F(4x4, 3x3) from this many input channels and output pixels per side, in these dtypes.
 WINOGRAD = True
+F4_MIN_CHANNELS = 16
+F4_MIN_SIDE = 8
+F4_DTYPES = (np.float32,)
 
 
 def _geometry(window) -> tuple:
@@ -155,11 +163,15 @@ def _chunked(x, w, dy=None) -> bool:
     return len(dtypes) == 1 and x.dtype in (np.float32, np.float64)
 
 
-def _winograd(x, w, window, dy=None) -> bool:
-    """Whether this convolution takes Winograd's F(2x2, 3x3) (kernels/cpu/winograd.py): a 3x3
-    kernel at stride 1 in one float dtype, unless WINOGRAD is off."""
-    (kh, kw), strides = w.shape[:2], window[1]
-    return WINOGRAD and (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and _chunked(x, w, dy)
+def _winograd(x, w, window, dy=None) -> int:
+    """The output tile side m of the Winograd F(m x m, 3x3) this convolution takes
+    (kernels/cpu/winograd.py), or 0 for none: a 3x3 kernel at stride 1 in one float dtype,
+    unless WINOGRAD is off; m = 4 where it measured faster (see above), else 2."""
+    (kh, kw), strides, (oh, ow) = w.shape[:2], window[1], window[2]
+    if not (WINOGRAD and (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and _chunked(x, w, dy)):
+        return 0
+    large = x.shape[3] >= F4_MIN_CHANNELS and min(oh, ow) >= F4_MIN_SIDE
+    return 4 if large and x.dtype in F4_DTYPES else 2
 
 
 def _images_per_chunk(n: int, oh: int, ow: int, k: int, itemsize: int) -> int:
@@ -177,8 +189,9 @@ def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
     """y (N, OH, OW, F) = im2col(x) (N*OH*OW, KH*KW*C) @ w (KH*KW*C, F), a chunk of images at a
     time, each core its own part of the batch (the reference's y; to float rounding when in
     several chunks)."""
-    if _winograd(x, w, window):
-        y, finite = winograd.forward(x, w, window)
+    m = _winograd(x, w, window)
+    if m:
+        y, finite = winograd.forward(x, w, window, m)
         if finite:
             return y
         # An infinity in x or w: Winograd's transforms make NaN of it where the direct sum
@@ -231,8 +244,9 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     chunks' cols^T @ dy2 in batch order (the reference's results; to float rounding when in
     several chunks). The cache is the reference's, (x, w, window)."""
     x, w, window = cache
-    if _winograd(x, w, window, dy):
-        dx, dw, finite = winograd.backward(dy, cache, needs_grad)
+    m = _winograd(x, w, window, dy)
+    if m:
+        dx, dw, finite = winograd.backward(dy, cache, needs_grad, m)
         if finite:
             return dx, dw
         # An infinity in dy, x or w: by the turned-round kernel or im2col, as the forward.

@@ -1,4 +1,4 @@
-"""Numba kernels for Winograd's F(2x2, 3x3) convolution, forward and backward.
+"""Numba kernels for Winograd's F(2x2, 3x3) and F(4x4, 3x3) convolutions, forward and backward.
 
 replaces tinydeep/ops/winograd.py:winograd_conv2d
 replaces tinydeep/ops/winograd.py:winograd_conv2d_backward
@@ -29,10 +29,15 @@ multiplies it saves. Along a tile-row every step is instead one long loop:
                        zeros at the odd), the overlapping tile-rows added up in one padded
                        image, then cropped into dx.
 
-Layouts, all flat: a chunk's V (16, T, 2 C) for its T = images * TH * TW tiles, M and dM
-(16, T, F), position-major so that each position's product reads one matrix. Flat arrays and
-unsigned offsets, as conv.py's loops: with signed indices (and any int literal times an
-unsigned one is signed in Numba) the loops check each index for wraparound and do not vectorize.
+F(4x4, 3x3) (`m=4`) has loops of its own, in the same order (its section below says how they
+differ): its 36 products per tile are a quarter of F(2x2)'s tiles, 1.78x less GEMM work, for
+transforms that cost about the same per image. kernels/cpu/conv.py chooses between them.
+
+Layouts, all flat: a chunk's V (16, T, 2 C) for its T = images * TH * TW tiles (F(4x4): (36,
+T, C)), M and dM (16, T, F) (F(4x4): 36), position-major so that each position's product
+reads one matrix. Flat arrays and unsigned offsets, as conv.py's loops: with signed indices
+(and any int literal times an unsigned one is signed in Numba) the loops check each index for
+wraparound and do not vectorize.
 
 Results differ from the reference by float rounding only: the same sums in another order
 (tests/kernels/test_cpu_winograd.py).
@@ -51,14 +56,41 @@ __all__ = ["winograd_conv2d", "winograd_conv2d_backward"]
 # 3x3 layers (2-core EPYC, 512 KiB L2 per core).
 CHUNK_BYTES = 1 << 20
 
-# The filter transforms, G w G^T and its transpose: tiny (C * F * 16), left to NumPy.
+# The transforms, as the reference's (kernels do not import tinydeep): F(2, 3)'s B^T and A^T
+# are written into its loops; G w G^T and its transpose are tiny (C * F * A * A), left to NumPy.
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+BT4 = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ],
+    dtype=np.float64,
+)
+G4 = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ],
+    dtype=np.float64,
+)
+AT4 = np.array(
+    [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    dtype=np.float64,
+)
 
 
-def _geometry(window) -> tuple:
-    """(top, left, TH, TW, OH, OW) as the loops take it."""
+def _geometry(window, m: int = 2) -> tuple:
+    """(top, left, TH, TW, OH, OW) as the loops take it, for m x m output tiles."""
     (oh, ow), ((top, _), (left, _)) = window[2], window[3]
-    return (top, left, -(-oh // 2), -(-ow // 2), oh, ow)
+    return (top, left, -(-oh // m), -(-ow // m), oh, ow)
 
 
 # ---- the four transforms, a tile-row at a time ------------------------------------------------
@@ -283,21 +315,281 @@ def _output_rows_adjoint(dy, bits, mask, shape, geometry, dm):
     return special
 
 
+# ---- F(4x4, 3x3): the same four transforms for 6x6 tiles ---------------------------------------
+#
+# The row passes run over whole tile-rows as F(2x2)'s do. The column passes do not compute
+# every column: with 6-term sums, computing all columns and reading every fourth (F(2x2)'s
+# trick) measured 2.8x slower than visiting each tile's 6 columns, a loop over C per tile (the
+# tiles are a quarter as many), and V is written dense, (36, T, C). The matrices come in as
+# arguments (BT4, AT4 in the data's dtype); each sum is written out with its six coefficients,
+# zeros included, a loop that vectorizes as it stands. 27 us per 32x32x16 image for the input
+# transform, as F(2x2)'s 28.
+
+
+@njit(inline="always")
+def _five_after(base, step):
+    """The five offsets base + step, ..., base + 5 step (unsigned, as the loops index)."""
+    return (
+        base + step,
+        base + step + step,
+        base + uint64(3) * step,
+        base + uint64(4) * step,
+        base + uint64(5) * step,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _input_rows4(x, bits, mask, shape, geometry, bt, u):
+    """V = B^T d B for every 6x6 tile of x (n, H, W, C), a tile-row at a time, into u (36,
+    n*TH*TW, C), all flat. Returns whether x holds an infinity or a NaN (as _input_rows)."""
+    n, h, w, c = shape
+    top, left, th, tw, _, _ = geometry
+    cu = uint64(c)
+    row = uint64(4 * tw + 2) * cu  # one padded input row: the columns the tiles read
+    span = uint64(tw) * cu  # one tile-row of one position of u
+    plane = uint64(n * th) * span  # one position of u
+    image = uint64(w) * cu
+    first = uint64(left) * cu
+    d = np.zeros(6 * (4 * tw + 2) * c, dtype=x.dtype)  # 6 padded rows; the sides stay zero
+    t = np.empty(6 * (4 * tw + 2) * c, dtype=x.dtype)  # B^T d, 6 rows
+    r1, r2, r3, r4, r5 = _five_after(uint64(0), row)  # the rows of d and t
+    out = uint64(0)
+    special = False
+    for b in range(n):
+        for ty in range(th):
+            for i in range(6):  # the tile-row's 6 input rows, zeros outside the image
+                r = 4 * ty + i - top
+                dst = uint64(i) * row + first
+                if 0 <= r < h:
+                    src = uint64((b * h + r) * w) * cu
+                    for k in range(image):
+                        d[dst + k] = x[src + k]
+                        special |= (bits[src + k] & mask) == mask
+                else:
+                    for k in range(image):
+                        d[dst + k] = 0
+            for a in range(6):  # B^T along the rows: t[a] = sum over j of B^T[a, j] d[j]
+                c0, c1, c2, c3, c4, c5 = bt[a]
+                ta = uint64(a) * row
+                for k in range(row):
+                    t[ta + k] = (
+                        c0 * d[k] + c1 * d[r1 + k] + c2 * d[r2 + k]
+                        + c3 * d[r3 + k] + c4 * d[r4 + k] + c5 * d[r5 + k]
+                    )  # fmt: skip
+            for a in range(6):  # B along the columns: tile tx reads columns 4 tx to 4 tx + 5
+                ta = uint64(a) * row
+                for e in range(6):
+                    c0, c1, c2, c3, c4, c5 = bt[e]
+                    p = uint64(6 * a + e) * plane + out
+                    for tx in range(tw):
+                        q0 = ta + uint64(4 * tx) * cu
+                        q1, q2, q3, q4, q5 = _five_after(q0, cu)
+                        pt = p + uint64(tx) * cu
+                        for k in range(cu):
+                            u[pt + k] = (
+                                c0 * t[q0 + k] + c1 * t[q1 + k] + c2 * t[q2 + k]
+                                + c3 * t[q3 + k] + c4 * t[q4 + k] + c5 * t[q5 + k]
+                            )  # fmt: skip
+            out += span
+    return special
+
+
+@njit(cache=True, nogil=True)
+def _input_rows4_adjoint(gu, geometry, bt, dx, shape):
+    """dx (n, H, W, C) from gu (36, n*TH*TW, C), all flat: the transposes of _input_rows4's
+    steps in reverse, the overlapping tiles added up in a padded image, then cropped."""
+    n, h, w, c = shape
+    top, left, th, tw, _, _ = geometry
+    cu = uint64(c)
+    row = uint64(4 * tw + 2) * cu  # as in _input_rows4
+    span = uint64(tw) * cu
+    plane = uint64(n * th) * span
+    image = uint64(w) * cu
+    first = uint64(left) * cu
+    padded = np.empty((4 * th + 2) * (4 * tw + 2) * c, dtype=dx.dtype)  # one image's dx
+    gt = np.empty(6 * (4 * tw + 2) * c, dtype=dx.dtype)  # the gradient of B^T d, 6 rows
+    r1, r2, r3, r4, r5 = _five_after(uint64(0), row)  # the rows of gt and padded
+    p1, p2, p3, p4, p5 = _five_after(uint64(0), plane)  # gu's positions (a, e)
+    src = uint64(0)
+    for b in range(n):
+        padded[:] = 0
+        for ty in range(th):
+            gt[:] = 0
+            for a in range(6):  # the transpose of B along the columns, tiles overlapping
+                ta = uint64(a) * row
+                p0 = uint64(6 * a) * plane + src
+                for j in range(6):  # column 4 tx + j of every tile gets sum_e B^T[e, j] dV[a, e]
+                    c0, c1, c2, c3, c4, c5 = bt[:, j]
+                    for tx in range(tw):
+                        q = ta + uint64(4 * tx + j) * cu
+                        pt = p0 + uint64(tx) * cu
+                        for k in range(cu):
+                            gt[q + k] += (
+                                c0 * gu[pt + k] + c1 * gu[pt + p1 + k] + c2 * gu[pt + p2 + k]
+                                + c3 * gu[pt + p3 + k] + c4 * gu[pt + p4 + k] + c5 * gu[pt + p5 + k]
+                            )  # fmt: skip
+            base = uint64(4 * ty) * row  # the transpose of B^T along the rows, added up
+            for j in range(6):
+                c0, c1, c2, c3, c4, c5 = bt[:, j]
+                pj = base + uint64(j) * row
+                for k in range(row):
+                    padded[pj + k] += (
+                        c0 * gt[k] + c1 * gt[r1 + k] + c2 * gt[r2 + k]
+                        + c3 * gt[r3 + k] + c4 * gt[r4 + k] + c5 * gt[r5 + k]
+                    )  # fmt: skip
+            src += span
+        for r in range(h):  # crop the padding away
+            s = uint64(r + top) * row + first
+            dst = uint64((b * h + r) * w) * cu
+            for k in range(image):
+                dx[dst + k] = padded[s + k]
+
+
+@njit(cache=True, nogil=True)
+def _output_rows4(m, geometry, at, y, shape):
+    """Y = A^T M A for every tile, m (36, n*TH*TW, F), into y (n, OH, OW, F), all flat, a
+    tile-row at a time: A^T along the rows over whole tile-rows, then each tile's 4x4 outputs
+    (those past OH or OW dropped)."""
+    n, oh, ow, f = shape
+    _, _, th, tw, _, _ = geometry
+    fu = uint64(f)
+    span = uint64(tw) * fu  # one tile-row of one position of m
+    plane = uint64(n * th) * span
+    p6 = uint64(6) * plane  # from position (a, j) to (a + 1, j)
+    s = np.empty(24 * tw * f, dtype=y.dtype)  # A^T M: row u, column j at (6 u + j) * span
+    src = uint64(0)
+    for b in range(n):
+        for ty in range(th):
+            for i in range(4):
+                c0, c1, c2, c3, c4, c5 = at[i]
+                for j in range(6):
+                    p0 = uint64(j) * plane + src
+                    p1, p2, p3, p4, p5 = _five_after(p0, p6)
+                    e = uint64(6 * i + j) * span
+                    for k in range(span):
+                        s[e + k] = (
+                            c0 * m[p0 + k] + c1 * m[p1 + k] + c2 * m[p2 + k]
+                            + c3 * m[p3 + k] + c4 * m[p4 + k] + c5 * m[p5 + k]
+                        )  # fmt: skip
+            for i in range(4):  # and A along the columns, into the tile's 4x4 pixels
+                r = 4 * ty + i
+                if r >= oh:
+                    continue
+                line = uint64((b * oh + r) * ow) * fu
+                for v in range(4):
+                    c0, c1, c2, c3, c4, c5 = at[v]
+                    for tx in range(tw):
+                        q = 4 * tx + v
+                        if q >= ow:
+                            continue
+                        o0 = uint64(6 * i) * span + uint64(tx) * fu
+                        o1, o2, o3, o4, o5 = _five_after(o0, span)
+                        dst = line + uint64(q) * fu
+                        for k in range(fu):
+                            y[dst + k] = (
+                                c0 * s[o0 + k] + c1 * s[o1 + k] + c2 * s[o2 + k]
+                                + c3 * s[o3 + k] + c4 * s[o4 + k] + c5 * s[o5 + k]
+                            )  # fmt: skip
+            src += span
+
+
+@njit(cache=True, nogil=True)
+def _output_rows4_adjoint(dy, bits, mask, shape, geometry, at, dm):
+    """dM = A dY A^T for every tile of dy (n, OH, OW, F) into dm (36, n*TH*TW, F), all flat,
+    a tile-row at a time: each tile's 4x4 gradients gathered (zeros past OH or OW), then the
+    sums over whole tile-rows. Returns whether dy holds an infinity or a NaN (as
+    _input_rows)."""
+    n, oh, ow, f = shape
+    _, _, th, tw, _, _ = geometry
+    fu = uint64(f)
+    span = uint64(tw) * fu
+    plane = uint64(n * th) * span
+    g = np.empty(16 * tw * f, dtype=dy.dtype)  # dY: (u, v) at (4 u + v) * span
+    r6 = np.empty(24 * tw * f, dtype=dy.dtype)  # A dY: row a, column v at (4 a + v) * span
+    s4 = uint64(4) * span  # from dY[u, v] to dY[u + 1, v]
+    dst = uint64(0)
+    special = False
+    for b in range(n):
+        for ty in range(th):
+            for i in range(4):
+                r = 4 * ty + i
+                for v in range(4):
+                    e = uint64(4 * i + v) * span
+                    for tx in range(tw):
+                        o = e + uint64(tx) * fu
+                        q = 4 * tx + v
+                        if r < oh and q < ow:
+                            src = uint64((b * oh + r) * ow + q) * fu
+                            for k in range(fu):
+                                g[o + k] = dy[src + k]
+                                special |= (bits[src + k] & mask) == mask
+                        else:
+                            for k in range(fu):
+                                g[o + k] = 0
+            for a in range(6):  # A along the rows: row a = sum over u of A^T[u, a] dY[u]
+                c0, c1, c2, c3 = at[:, a]
+                for v in range(4):
+                    g0 = uint64(v) * span
+                    g1, g2, g3 = _five_after(g0, s4)[:3]
+                    e = uint64(4 * a + v) * span
+                    for k in range(span):
+                        r6[e + k] = (
+                            c0 * g[g0 + k] + c1 * g[g1 + k] + c2 * g[g2 + k] + c3 * g[g3 + k]
+                        )
+            for a in range(6):  # and A^T along the columns
+                e0 = uint64(4 * a) * span
+                e1, e2, e3 = _five_after(e0, span)[:3]
+                for j in range(6):
+                    c0, c1, c2, c3 = at[:, j]
+                    p = uint64(6 * a + j) * plane + dst
+                    for k in range(span):
+                        dm[p + k] = (
+                            c0 * r6[e0 + k] + c1 * r6[e1 + k] + c2 * r6[e2 + k] + c3 * r6[e3 + k]
+                        )
+            dst += span
+    return special
+
+
 # ---- the convolution, a part of the batch per core --------------------------------------------
 
 
-def _filters(w: np.ndarray) -> np.ndarray:
-    """U = G w G^T per position: (16, C, F), in w's dtype (two small products, not one
+def _filters(w: np.ndarray, m: int = 2) -> np.ndarray:
+    """U = G w G^T per position: (A*A, C, F), in w's dtype (two small products, not one
     three-operand einsum, which loops over every index at once)."""
-    g = G.astype(w.dtype)
-    gw = np.tensordot(g, w, axes=(1, 0))  # (4, 3, C, F): G along the kernel's rows
-    return np.tensordot(gw, g, axes=(1, 1)).transpose(0, 3, 1, 2).reshape(16, *w.shape[2:])
+    g = (G if m == 2 else G4).astype(w.dtype)
+    gw = np.tensordot(g, w, axes=(1, 0))  # (A, 3, C, F): G along the kernel's rows
+    return np.tensordot(gw, g, axes=(1, 1)).transpose(0, 3, 1, 2).reshape(-1, *w.shape[2:])
 
 
-def _plan(n: int, tiles: int, c: int, itemsize: int) -> tuple[int, int]:
-    """(images per chunk, parts): as many images as keep V within CHUNK_BYTES (at least 1),
-    one part per core unless the batch is a single chunk."""
-    step = max(1, min(n, CHUNK_BYTES // max(1, 16 * tiles * c * itemsize)))
+class _Tiles:
+    """F(m x m, 3x3)'s loops and layout: the positions per tile, the row width of V in its
+    buffer (F(2x2) keeps the odd columns: 2 C; F(4x4) is dense: C), the four transforms with
+    one signature, and the matrices they take."""
+
+    def __init__(self, m: int, dtype) -> None:
+        self.m, self.positions, self.spread = m, (m + 2) ** 2, 2 if m == 2 else 1
+        if m == 2:
+            self.input, self.input_adjoint = _input_rows, _input_rows_adjoint
+            self.output, self.output_adjoint = _output_rows, _output_rows_adjoint
+            self.bt = self.at = None
+        else:
+            self.bt, self.at = BT4.astype(dtype), AT4.astype(dtype)
+            self.input = lambda x, bits, mask, shape, geo, u: _input_rows4(
+                x, bits, mask, shape, geo, self.bt, u
+            )
+            self.input_adjoint = lambda gu, geo, dx, shape: _input_rows4_adjoint(
+                gu, geo, self.bt, dx, shape
+            )
+            self.output = lambda mm, geo, y, shape: _output_rows4(mm, geo, self.at, y, shape)
+            self.output_adjoint = lambda dy, bits, mask, shape, geo, dm: _output_rows4_adjoint(
+                dy, bits, mask, shape, geo, self.at, dm
+            )
+
+
+def _plan(n: int, tiles: int, width: int, itemsize: int) -> tuple[int, int]:
+    """(images per chunk, parts): as many images as keep V (tiles * width values an image)
+    within CHUNK_BYTES (at least 1), one part per core unless the batch is a single chunk."""
+    step = max(1, min(n, CHUNK_BYTES // max(1, tiles * width * itemsize)))
     return step, 1 if step >= n else min(threads.cores(), n)
 
 
@@ -309,28 +601,30 @@ def _bits(a: np.ndarray) -> tuple[np.ndarray, np.unsignedinteger]:
     return a.reshape(-1).view(np.uint64), np.uint64(0x7FF0000000000000)
 
 
-def winograd_conv2d(x, w, window):
-    """y (N, OH, OW, F) by F(2x2, 3x3), as the reference, in chunks of images per core."""
-    return forward(x, w, window)[0]
+def winograd_conv2d(x, w, window, m=2):
+    """y (N, OH, OW, F) by F(m x m, 3x3), as the reference, in chunks of images per core."""
+    return forward(x, w, window, m)[0]
 
 
-def winograd_conv2d_backward(dy, cache, needs_grad=(True, True)):
-    """(dx, dw) of the F(2x2, 3x3) forward, as the reference, in chunks of images per core."""
-    return backward(dy, cache, needs_grad)[:2]
+def winograd_conv2d_backward(dy, cache, needs_grad=(True, True), m=2):
+    """(dx, dw) of the F(m x m, 3x3) forward, as the reference, in chunks of images per core."""
+    return backward(dy, cache, needs_grad, m)[:2]
 
 
-def forward(x, w, window) -> tuple[np.ndarray, bool]:
+def forward(x, w, window, m=2) -> tuple[np.ndarray, bool]:
     """(y, finite): y as winograd_conv2d, and whether x and w were all finite. An infinity
     meets itself with the opposite sign in the transforms and gives NaN where the direct sum
     keeps the infinity: kernels/cpu/conv.py then computes y by im2col instead."""
     dtype = np.result_type(x, w)
     x, w = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype)
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
-    geometry = _geometry(window)
+    loops = _Tiles(m, dtype)
+    p, lda = loops.positions, loops.spread * c  # V's positions and its row width
+    geometry = _geometry(window, m)
     tiles = geometry[2] * geometry[3]  # per image
-    filters = _filters(w)  # U, (16, C, F)
+    filters = _filters(w, m)  # U, (P, C, F)
     y = np.empty((n, *window[2], f), dtype=dtype)
-    step, parts = _plan(n, tiles, 2 * c, x.itemsize)
+    step, parts = _plan(n, tiles, p * lda, x.itemsize)
     ranges = threads.split(n, parts)
 
     bits, mask = _bits(x)
@@ -338,21 +632,21 @@ def forward(x, w, window) -> tuple[np.ndarray, bool]:
 
     def part(t: int) -> bool:  # images ranges[t]; returns whether they held a non-finite x
         start, stop = ranges[t]
-        u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
-        m_buffer = np.empty(16 * step * tiles * f, dtype=dtype)
+        u_buffer = np.empty(p * step * tiles * lda, dtype=dtype)
+        m_buffer = np.empty(p * step * tiles * f, dtype=dtype)
         special = False
         for b0 in range(start, stop, step):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
-            u = u_buffer[: 16 * rows * 2 * c]
-            m = m_buffer[: 16 * rows * f]
+            u = u_buffer[: p * rows * lda]
+            prod = m_buffer[: p * rows * f]
             chunk_bits = bits[b0 * per_image : b1 * per_image]
-            special |= _input_rows(
+            special |= loops.input(
                 x[b0:b1].reshape(-1), chunk_bits, mask, x[b0:b1].shape, geometry, u
             )
-            v = u.reshape(16, rows, 2 * c)[:, :, :c]  # (16, T, C), rows 2 C apart: BLAS's lda
-            np.matmul(v, filters, out=m.reshape(16, rows, f))
-            _output_rows(m, geometry, y[b0:b1].reshape(-1), y[b0:b1].shape)
+            v = u.reshape(p, rows, lda)[:, :, :c]  # (P, T, C), rows lda apart: BLAS's lda
+            np.matmul(v, filters, out=prod.reshape(p, rows, f))
+            loops.output(prod, geometry, y[b0:b1].reshape(-1), y[b0:b1].shape)
         return special
 
     with threads.blas_for(parts):
@@ -360,7 +654,7 @@ def forward(x, w, window) -> tuple[np.ndarray, bool]:
     return y, not any(specials) and bool(np.isfinite(w).all())
 
 
-def backward(dy, cache, needs_grad=(True, True)) -> tuple:
+def backward(dy, cache, needs_grad=(True, True), m=2) -> tuple:
     """(dx, dw, finite): dx and dw as winograd_conv2d_backward (dw the sum of the parts'
     shares in batch order), and whether dy, w and (when dw is needed) x were all finite
     (see forward)."""
@@ -369,29 +663,31 @@ def backward(dy, cache, needs_grad=(True, True)) -> tuple:
     x, w = np.ascontiguousarray(x, dtype=dtype), np.ascontiguousarray(w, dtype=dtype)
     dy = np.ascontiguousarray(dy, dtype=dtype)
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
-    geometry = _geometry(window)
+    loops = _Tiles(m, dtype)
+    p, lda = loops.positions, loops.spread * c
+    geometry = _geometry(window, m)
     tiles = geometry[2] * geometry[3]
-    u_t = _filters(w).transpose(0, 2, 1) if needs_grad[0] else None  # (16, F, C)
+    u_t = _filters(w, m).transpose(0, 2, 1) if needs_grad[0] else None  # (P, F, C)
     dx = np.empty(x.shape, dtype=dtype) if needs_grad[0] else None
-    step, parts = _plan(n, tiles, 2 * max(c, f), x.itemsize)
+    step, parts = _plan(n, tiles, p * loops.spread * max(c, f), x.itemsize)
     ranges = threads.split(n, parts)
 
     x_bits, mask = _bits(x)
     dy_bits, _ = _bits(dy)
     x_image, dy_image = x[:1].size, dy[:1].size
 
-    def part(t: int):  # images ranges[t]; returns their share of dU (16, C, F) and specials
+    def part(t: int):  # images ranges[t]; returns their share of dU (P, C, F) and specials
         start, stop = ranges[t]
         special = False
-        dm_buffer = np.empty(16 * step * tiles * f, dtype=dtype)  # a chunk's dM, flat
-        u_buffer = np.empty(16 * step * tiles * 2 * c, dtype=dtype)  # V at the even columns
-        gu_buffer = np.zeros(16 * step * tiles * 2 * c, dtype=dtype)  # dV there; odd ones 0
+        dm_buffer = np.empty(p * step * tiles * f, dtype=dtype)  # a chunk's dM, flat
+        u_buffer = np.empty(p * step * tiles * lda, dtype=dtype)  # V
+        gu_buffer = np.zeros(p * step * tiles * lda, dtype=dtype)  # dV (F(2x2): odd ones 0)
         du = du_chunk = None
         for b0 in range(start, stop, step):
             b1 = min(stop, b0 + step)
             rows = (b1 - b0) * tiles
-            dm = dm_buffer[: 16 * rows * f]
-            special |= _output_rows_adjoint(
+            dm = dm_buffer[: p * rows * f]
+            special |= loops.output_adjoint(
                 dy[b0:b1].reshape(-1),
                 dy_bits[b0 * dy_image : b1 * dy_image],
                 mask,
@@ -399,24 +695,24 @@ def backward(dy, cache, needs_grad=(True, True)) -> tuple:
                 geometry,
                 dm,
             )
-            dm = dm.reshape(16, rows, f)
+            dm = dm.reshape(p, rows, f)
             if needs_grad[1]:
-                u = u_buffer[: 16 * rows * 2 * c]
+                u = u_buffer[: p * rows * lda]
                 chunk_bits = x_bits[b0 * x_image : b1 * x_image]
-                special |= _input_rows(
+                special |= loops.input(
                     x[b0:b1].reshape(-1), chunk_bits, mask, x[b0:b1].shape, geometry, u
                 )
-                v_t = u.reshape(16, rows, 2 * c)[:, :, :c].transpose(0, 2, 1)  # V^T (16, C, T)
+                v_t = u.reshape(p, rows, lda)[:, :, :c].transpose(0, 2, 1)  # V^T (P, C, T)
                 if du is None:
                     du = np.matmul(v_t, dm)  # V^T dM per position
                 else:
                     if du_chunk is None:
-                        du_chunk = np.empty((16, c, f), dtype=dtype)
+                        du_chunk = np.empty((p, c, f), dtype=dtype)
                     du += np.matmul(v_t, dm, out=du_chunk)
             if needs_grad[0]:
-                gu = gu_buffer[: 16 * rows * 2 * c]
-                np.matmul(dm, u_t, out=gu.reshape(16, rows, 2 * c)[:, :, :c])  # dV = dM U^T
-                _input_rows_adjoint(gu, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
+                gu = gu_buffer[: p * rows * lda]
+                np.matmul(dm, u_t, out=gu.reshape(p, rows, lda)[:, :, :c])  # dV = dM U^T
+                loops.input_adjoint(gu, geometry, dx[b0:b1].reshape(-1), dx[b0:b1].shape)
         return du, special
 
     with threads.blas_for(parts):
@@ -427,8 +723,9 @@ def backward(dy, cache, needs_grad=(True, True)) -> tuple:
         du = results[0][0]
         for share, _ in results[1:]:  # in batch order: the same bits on every run
             du += share
-        g = G.astype(dtype)
-        gdu = np.tensordot(g, du.reshape(4, 4, c, f), axes=(0, 0))  # (3, 4, C, F)
+        a = m + 2
+        g = (G if m == 2 else G4).astype(dtype)
+        gdu = np.tensordot(g, du.reshape(a, a, c, f), axes=(0, 0))  # (3, A, C, F)
         dw = np.tensordot(gdu, g, axes=(1, 0)).transpose(0, 3, 1, 2)  # G^T dU G, (3, 3, C, F)
         dw = np.ascontiguousarray(dw)
     return dx, dw, finite
