@@ -433,7 +433,20 @@ def run_model_workload(name: str, engines: tuple[str, ...], spec: dict) -> dict:
     for row in rows:
         if base and "ms_per_step" in row:
             row["speed_vs_tinydeep"] = row["ms_per_step"] / base
+            row["paired_speed_vs_tinydeep"] = paired_speed(runs, row["engine"], engines[0])
     return {"spec": spec, "runs": runs, "rows": rows, "problems": problems_of(name, rows)}
+
+
+def paired_speed(runs: list[dict], engine: str, base: str) -> float | None:
+    """The median over rounds of `engine`'s round median over `base`'s in the same round.
+    The two ran back to back, so a change in the machine's load between rounds (10-30% on a
+    shared machine) cancels in each ratio; None when no round has both."""
+    by_round: dict[int, dict[str, float]] = {}
+    for r in runs:
+        if "error" not in r:
+            by_round.setdefault(r["round"], {})[r["engine"]] = statistics.median(r["step_s"])
+    ratios = [t[engine] / t[base] for t in by_round.values() if engine in t and base in t]
+    return statistics.median(ratios) if ratios else None
 
 
 # ---- the conv rates and the first step -------------------------------------------------------
@@ -541,7 +554,7 @@ def threads_note(info: dict) -> str:
 def model_cells(row: dict) -> list[str]:
     """One engine's row of a model workload's table."""
     if "ms_per_step" not in row:
-        return [row["engine"], "**FAILED**", "", "", "", "", row["errors"][0]]
+        return [row["engine"], "**FAILED**", "", "", "", "", "", row["errors"][0]]
     medians = row["round_medians_ms"]
     failed = f"; **{len(row['errors'])} round(s) FAILED**" if row["errors"] else ""
     return [
@@ -550,6 +563,7 @@ def model_cells(row: dict) -> list[str]:
         f"{min(medians):.1f}-{max(medians):.1f}",
         f"{row['items_per_s']:,.0f}",
         f"{row['speed_vs_tinydeep']:.2f}x" if "speed_vs_tinydeep" in row else "-",
+        f"{row['paired_speed_vs_tinydeep']:.2f}x" if row.get("paired_speed_vs_tinydeep") else "-",
         f"{row['peak_rss_mib']:,.0f}",
         check_cell(row) + failed,
     ]
@@ -558,7 +572,8 @@ def model_cells(row: dict) -> list[str]:
 def model_table(name: str, workload: Workload, result: dict) -> str:
     spec, items = result["spec"], "images" if result["spec"]["model"] == "resnet" else "rows"
     header = ["engine", "ms/step (median)", "round medians (min-max)", f"{items}/s"]
-    header += ["speed vs tinydeep", "peak RSS MiB", f"first losses vs tinydeep (rtol {RTOL})"]
+    header += ["speed vs tinydeep", "paired, per round", "peak RSS MiB"]
+    header += [f"first losses vs tinydeep (rtol {RTOL})"]
     lines = [model_cells(r) for r in result["rows"]]
     notes = [
         f"### {name}: {workload.title}, batch {spec['batch']}, on {spec['device']}",
@@ -566,10 +581,11 @@ def model_table(name: str, workload: Workload, result: dict) -> str:
         (
             f"{spec['rounds']} round(s) x {spec['steps']} timed steps per engine, each engine "
             "alone in its own process; speed vs tinydeep: the engine's ms/step over tinydeep's "
-            "(above 1: tinydeep is faster)."
+            "(above 1: tinydeep is faster); paired: the median over rounds of the same ratio "
+            "within each round, whose engines ran back to back."
         ),
         "",
-        markdown(header, lines, "lrrrrrl"),
+        markdown(header, lines, "lrrrrrrl"),
         "",
     ]
     if workload.legend:
