@@ -96,6 +96,30 @@ def _geometry(window, m: int = 2) -> tuple:
 # ---- the four transforms, a tile-row at a time ------------------------------------------------
 
 
+@njit(inline="always")
+def _strip(x, bits, mask, b, first_row, count, sizes, d, row, first):
+    """Copy rows first_row .. first_row + count - 1 of image b of x (flat; `sizes` is (H, W,
+    C)) into the padded strip d, its rows `row` apart and the image `first` into each, zeros
+    for rows outside the image. Returns whether a copied value is an infinity or a NaN:
+    `bits` is x's bytes as unsigned integers, and a value is one when its exponent bits,
+    `mask`, are all set."""
+    h, w, cu = sizes
+    image = uint64(w) * cu
+    special = False
+    for i in range(count):
+        r = first_row + i
+        dst = uint64(i) * row + first
+        if 0 <= r < h:
+            src = uint64((b * h + r) * w) * cu
+            for k in range(image):
+                d[dst + k] = x[src + k]
+                special |= (bits[src + k] & mask) == mask
+        else:
+            for k in range(image):
+                d[dst + k] = 0
+    return special
+
+
 @njit(cache=True, nogil=True)
 def _input_rows(x, bits, mask, shape, geometry, u):
     """V = B^T d B for every tile of x (n, H, W, C), a whole tile-row at a time, into u
@@ -111,7 +135,6 @@ def _input_rows(x, bits, mask, shape, geometry, u):
     row = uint64(2 * tw + 3) * cu
     span = uint64(2 * tw) * cu  # one tile-row of one position of u
     plane = uint64(n * th) * span  # one position of u
-    image = uint64(w) * cu
     first = uint64(left) * cu  # where the image starts in a padded row
     d = np.zeros(4 * (2 * tw + 3) * c, dtype=x.dtype)  # 4 padded rows; the sides stay zero
     t = np.empty(4 * (2 * tw + 3) * c, dtype=x.dtype)  # B^T d, 4 rows
@@ -119,17 +142,8 @@ def _input_rows(x, bits, mask, shape, geometry, u):
     special = False
     for b in range(n):
         for ty in range(th):
-            for i in range(4):  # the tile-row's 4 input rows, zeros outside the image
-                r = 2 * ty + i - top
-                dst = uint64(i) * row + first
-                if 0 <= r < h:
-                    src = uint64((b * h + r) * w) * cu
-                    for k in range(image):
-                        d[dst + k] = x[src + k]
-                        special |= (bits[src + k] & mask) == mask
-                else:
-                    for k in range(image):
-                        d[dst + k] = 0
+            # the tile-row's 4 input rows, zeros outside the image
+            special |= _strip(x, bits, mask, b, 2 * ty - top, 4, (h, w, cu), d, row, first)
             r1, r2, r3 = row, row + row, row + row + row
             for k in range(row):  # B^T along the rows: (1,0,-1,0) (0,1,1,0) (0,-1,1,0) (0,1,0,-1)
                 t[k] = d[k] - d[r2 + k]
@@ -348,7 +362,6 @@ def _input_rows4(x, bits, mask, shape, geometry, bt, u):
     row = uint64(4 * tw + 2) * cu  # one padded input row: the columns the tiles read
     span = uint64(tw) * cu  # one tile-row of one position of u
     plane = uint64(n * th) * span  # one position of u
-    image = uint64(w) * cu
     first = uint64(left) * cu
     d = np.zeros(6 * (4 * tw + 2) * c, dtype=x.dtype)  # 6 padded rows; the sides stay zero
     t = np.empty(6 * (4 * tw + 2) * c, dtype=x.dtype)  # B^T d, 6 rows
@@ -357,17 +370,8 @@ def _input_rows4(x, bits, mask, shape, geometry, bt, u):
     special = False
     for b in range(n):
         for ty in range(th):
-            for i in range(6):  # the tile-row's 6 input rows, zeros outside the image
-                r = 4 * ty + i - top
-                dst = uint64(i) * row + first
-                if 0 <= r < h:
-                    src = uint64((b * h + r) * w) * cu
-                    for k in range(image):
-                        d[dst + k] = x[src + k]
-                        special |= (bits[src + k] & mask) == mask
-                else:
-                    for k in range(image):
-                        d[dst + k] = 0
+            # the tile-row's 6 input rows, zeros outside the image
+            special |= _strip(x, bits, mask, b, 4 * ty - top, 6, (h, w, cu), d, row, first)
             for a in range(6):  # B^T along the rows: t[a] = sum over j of B^T[a, j] d[j]
                 c0, c1, c2, c3, c4, c5 = bt[a]
                 ta = uint64(a) * row
