@@ -269,6 +269,31 @@ def _output_rows(m, geometry, y, shape):
             src += span
 
 
+@njit(inline="always")
+def _gather(dy, bits, mask, b, ty, m, sizes, g, span):
+    """The m x m gradients of every tile of tile-row ty of image b of dy (flat; `sizes` is
+    (OH, OW, TW, F)) into g, (u, v) at (m u + v) * span, zeros past OH or OW. Returns whether
+    one is an infinity or a NaN (as _strip)."""
+    oh, ow, tw, fu = sizes
+    special = False
+    for u in range(m):
+        r = m * ty + u
+        for v in range(m):
+            e = uint64(m * u + v) * span
+            for tx in range(tw):
+                o = e + uint64(tx) * fu
+                q = m * tx + v
+                if r < oh and q < ow:
+                    src = uint64((b * oh + r) * ow + q) * fu
+                    for k in range(fu):
+                        g[o + k] = dy[src + k]
+                        special |= (bits[src + k] & mask) == mask
+                else:
+                    for k in range(fu):
+                        g[o + k] = 0
+    return special
+
+
 @njit(cache=True, nogil=True)
 def _output_rows_adjoint(dy, bits, mask, shape, geometry, dm):
     """dM = A dY A^T for every tile of dy (n, OH, OW, F) into dm (16, n*TH*TW, F), all flat,
@@ -286,21 +311,7 @@ def _output_rows_adjoint(dy, bits, mask, shape, geometry, dm):
     special = False
     for b in range(n):
         for ty in range(th):
-            for u in range(2):
-                for v in range(2):
-                    e = uint64(2 * u + v) * span
-                    r = 2 * ty + u
-                    for tx in range(tw):
-                        o = e + uint64(tx) * fu
-                        q = 2 * tx + v
-                        if r < oh and q < ow:
-                            src = uint64((b * oh + r) * ow + q) * fu
-                            for k in range(fu):
-                                g[o + k] = dy[src + k]
-                                special |= (bits[src + k] & mask) == mask
-                        else:
-                            for k in range(fu):
-                                g[o + k] = 0
+            special |= _gather(dy, bits, mask, b, ty, 2, (oh, ow, tw, fu), g, span)
             g2 = span + span  # where dY's second row starts
             for v in range(2):  # A along the rows: (1,0) (1,1) (1,-1) (0,-1)
                 gv = uint64(v) * span  # dY[0, v]; dY[1, v] is g2 further
@@ -515,21 +526,7 @@ def _output_rows4_adjoint(dy, bits, mask, shape, geometry, at, dm):
     special = False
     for b in range(n):
         for ty in range(th):
-            for i in range(4):
-                r = 4 * ty + i
-                for v in range(4):
-                    e = uint64(4 * i + v) * span
-                    for tx in range(tw):
-                        o = e + uint64(tx) * fu
-                        q = 4 * tx + v
-                        if r < oh and q < ow:
-                            src = uint64((b * oh + r) * ow + q) * fu
-                            for k in range(fu):
-                                g[o + k] = dy[src + k]
-                                special |= (bits[src + k] & mask) == mask
-                        else:
-                            for k in range(fu):
-                                g[o + k] = 0
+            special |= _gather(dy, bits, mask, b, ty, 4, (oh, ow, tw, fu), g, span)
             for a in range(6):  # A along the rows: row a = sum over u of A^T[u, a] dY[u]
                 c0, c1, c2, c3 = at[:, a]
                 for v in range(4):
