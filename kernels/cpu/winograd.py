@@ -568,7 +568,7 @@ class _Tiles:
     one signature, and the matrices they take."""
 
     def __init__(self, m: int, dtype) -> None:
-        self.m, self.positions, self.spread = m, (m + 2) ** 2, 2 if m == 2 else 1
+        self.positions, self.spread = (m + 2) ** 2, 2 if m == 2 else 1
         if m == 2:
             self.input, self.input_adjoint = _input_rows, _input_rows_adjoint
             self.output, self.output_adjoint = _output_rows, _output_rows_adjoint
