@@ -52,10 +52,10 @@ form), so a gradient check of it needs no allowance for the change of algorithm.
 Larger tiles, F(4x4, 3x3). The same construction with 4 outputs per axis: a 6x6 input tile,
 36 products for 16 outputs (im2col's 144), so 4x fewer multiplies, and 36 GEMMs over a
 quarter of the tiles: 1.78x less GEMM work than F(2x2, 3x3). The 1-D F(4, 3) evaluates the
-polynomials at the points 0, 1, -1, 2, -2 and infinity (the Chinese remainder construction in
-Lavin and Gray, section 4; the matrices below are theirs, from the `wincnn` generator); its
-transforms multiply by up to 8 and divide by 24, so the values inside a tile are mixed with
-larger weights before they cancel.
+polynomials at the points 0, 1, -1, 2, -2 and infinity (Lavin and Gray's Chinese remainder
+construction; the matrices below are their F(4x4, 3x3), checked here against im2col by the
+tests); its transforms multiply by up to 8 and divide by 24, so the values inside a tile are
+mixed with larger weights before they cancel.
 
 Accuracy. The transforms mix every value of a tile before the terms cancel back to the
 result, so the rounding error is relative to the magnitudes inside a tile rather than to one
