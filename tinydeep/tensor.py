@@ -91,9 +91,10 @@ class Node:
 
     inputs: the op's input tensors as the graph keeps them: a leaf (a parameter, the data) as
     itself, a non-leaf of HANDLE_MIN_BYTES or more as its `graph_handle()`, which carries its
-    Node, shape and dtype but not its array. So an intermediate result (a convolution's output, a batch norm's before
-    the ReLU) is freed as soon as no op's cache needs it, not kept alive by the graph until
-    backward: as in PyTorch, backward keeps what the ops saved and nothing more.
+    Node, shape and dtype but not its array. So an intermediate result (a convolution's
+    output, a batch norm's before the ReLU) is freed as soon as no op's cache needs it, not
+    kept alive by the graph until backward: as in PyTorch, backward keeps what the ops saved
+    and nothing more.
 
     needs_grad: for a backward that takes a `needs_grad` argument, which inputs require a
     gradient, so that it can skip the others (the data batch of a first layer); else None.
@@ -520,8 +521,9 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
 
     Every positional argument of the Tensor function is an input (a Tensor, an array, or a
     Python number or list, which becomes a float32 tensor); keyword arguments are passed to
-    `forward` unchanged, so settings must be given by keyword: max_pool2d(x, pool_size=2). The output records a Node when gradients are on, the output is
-    floating point and some input requires a gradient. A backward that declares a
+    `forward` unchanged, so settings must be given by keyword: max_pool2d(x, pool_size=2).
+    The output records a Node when gradients are on, the output is floating point and some
+    input requires a gradient. A backward that declares a
     `needs_grad` parameter is told which inputs need one, and may return None for the others.
     """
     takes_needs_grad = "needs_grad" in inspect.signature(backward).parameters

@@ -347,8 +347,8 @@ def _output_rows_adjoint(dy, bits, mask, shape, geometry, dm):
 # trick) measured 2.8x slower than visiting each tile's 6 columns, a loop over C per tile (the
 # tiles are a quarter as many), and V is written dense, (36, T, C). The matrices come in as
 # arguments (BT4, AT4 in the data's dtype); each sum is written out with its six coefficients,
-# zeros included, a loop that vectorizes as it stands. 27 us per 32x32x16 image for the input
-# transform, as F(2x2)'s 28.
+# zeros included, a loop that vectorizes as it stands. 27-31 us per 32x32x16 image for the
+# input transform, as F(2x2)'s 28.
 
 
 @njit(inline="always")
