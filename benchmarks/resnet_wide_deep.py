@@ -61,10 +61,11 @@ Read in this order: the settings (ENGINES, WORKLOADS), the child (`child`, `time
 parent (`run_rounds`, `check_losses`, `engine_row`), the report (`model_table`), then `main`.
 
 Run it:  python benchmarks/resnet_wide_deep.py [--which WORKLOAD ...] [--quick] [--rounds R]
-             [--steps S] [--with-reference] [--json PATH] [--device cuda]
+             [--steps S] [--batch B] [--with-reference] [--json PATH] [--device cuda]
 The defaults take 10 to 15 minutes on a 2-core machine, --quick (1 round, 2 steps) a minute or
 two. --device cuda runs resnet20 at batch 512 and wide_deep against torch on the GPU (tinydeep
-through CuPy), a process per engine as on the CPU; the other workloads are skipped.
+through CuPy), a process per engine as on the CPU; the other workloads are skipped. --batch
+sets the batch of resnet20 and wide_deep (benchmarks/gpu_check.py times 128 and 512).
 
 Left out: data loading (one batch is reused), accuracy, torch.compile and other fused paths,
 thread counts other than the defaults, FTRL (no torch counterpart), skewed (Zipf) ids in
@@ -736,6 +737,8 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[tuple[str, ...], dict]]:
         spec["steps"] = args.steps or workload.steps[args.quick]
         if args.device == "cuda":
             spec["batch"] = CUDA_BATCH[name]
+        if args.batch and name in CUDA_BATCH:
+            spec["batch"] = args.batch
         planned[name] = (tuple(engines), spec)
     return planned
 
@@ -745,6 +748,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--which", nargs="+", choices=(*WORKLOADS, "all"), default=["all"])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="1 round, 2 steps: a smoke run")
+    parser.add_argument("--batch", type=int, help="the batch of resnet20 and wide_deep")
     parser.add_argument("--rounds", type=int, help="rounds of children, for every workload")
     parser.add_argument("--steps", type=int, help="timed steps per child, for every workload")
     parser.add_argument("--with-reference", action="store_true", help="add tinydeep-reference")
@@ -752,7 +756,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for flag in ("rounds", "steps"):
+    for flag in ("rounds", "steps", "batch"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1")
     return args

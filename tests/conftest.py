@@ -55,6 +55,18 @@ def data_root():
     return folder
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (set on every @needs_gpu test)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test that skips without a GPU `cuda`, so `pytest -m cuda` selects the CUDA
+    tests (benchmarks/gpu_check.py runs them so)."""
+    for item in items:
+        if any(m.kwargs.get("reason") == GPU_SKIP_REASON for m in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.cuda)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under TINYDEEP_NO_SKIPS=1 a skip other than the CUDA one is reported as a failure."""
