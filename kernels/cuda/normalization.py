@@ -6,8 +6,9 @@ replaces tinydeep/ops/normalization.py:batch_norm_backward
 
 The references spend a temporary (N, ..., C) array on nearly every line (x - mean, its
 square, x_hat, x_hat * gamma, dy * x_hat, m * dy, ...). Here each per-element line is one
-ElementwiseKernel and each per-channel sum one reduction that computes its summand on the
-fly, so a (N, ..., C) array is written only where the reference returns or caches one.
+ElementwiseKernel and each per-channel sum one launch of normalization.cu's channel_sums
+(plus one tiny launch for its partials), which computes its summand on the fly, so a
+(N, ..., C) array is written only where the reference returns or caches one.
 The per-channel (C,) arithmetic stays CuPy expressions: it is tiny.
 
 x is viewed as (M, C), M = N*H*W, the channel last; (C,) arrays broadcast against it.
@@ -17,31 +18,43 @@ Caches are the references' own, (x_hat, gamma, inv_std), so kernels and referenc
 from __future__ import annotations
 
 import cupy
+import numpy as np
+
+from . import source
 
 __all__ = ["batch_moments", "batch_norm_backward", "batch_norm_normalize"]
 
-# sum over M of (x - mean)^2, the second pass of the two-pass variance: mean is (C,) and
-# broadcasts; an integer x is promoted to mean's floating type first, as x - mean would be.
-_sum_squared_deviations = cupy.ReductionKernel(
-    "X x, T mean",
-    "T total",
-    "((T)x - mean) * ((T)x - mean)",
-    "a + b",
-    "total = a",
-    "0",
-    "batch_moments_sum_squared_deviations",
-)
+# The channel sums (normalization.cu): rows split over a grid of blocks; see the .cu header.
+SUM, SQUARED_DEVIATIONS, PRODUCTS = 0, 1, 2  # its modes
+ROWS_PER_THREAD = 8  # at least, before the grid grows: fewer rows are not worth a block
+MAX_ROW_BLOCKS = 1024  # blocks down the rows: enough to fill every SM of a large GPU
 
-# sum over M of dy * x_hat (dgamma), without the (M, C) product the reference makes.
-_sum_products = cupy.ReductionKernel(
-    "T dy, T x_hat",
-    "T total",
-    "dy * x_hat",
-    "a + b",
-    "total = a",
-    "0",
-    "batch_norm_sum_products",
-)
+
+def _channel_sums(x2: cupy.ndarray, mode: int = SUM, a=None) -> cupy.ndarray:
+    """(C,) sums over the M rows of x2 (M, C), of x, (x - a)^2 or x * a (the modes above),
+    in x2's floating dtype: partial sums from a grid of blocks, then one block adds them."""
+    kernel = source.module("normalization.cu", ("channel_sums",)).get_function(
+        f"channel_sums<{source.c_type('batch_norm', x2.dtype)}>"
+    )
+    m, c = x2.shape
+    x2 = cupy.ascontiguousarray(x2)
+    a = x2 if a is None else cupy.ascontiguousarray(a, dtype=x2.dtype)
+    blocks = (c + 31) // 32, max(1, min(MAX_ROW_BLOCKS, m // (8 * ROWS_PER_THREAD)))
+    partial = cupy.empty((blocks[1], c), dtype=x2.dtype)
+    if m and c:
+        kernel(blocks, (32, 8), (x2, a, partial, np.int64(m), np.int32(c), np.int32(mode)))
+    else:
+        partial.fill(0)
+    if blocks[1] == 1:
+        return partial[0]
+    sums = cupy.empty((1, c), dtype=x2.dtype)
+    kernel(
+        (blocks[0], 1),
+        (32, 8),
+        (partial, partial, sums, np.int64(blocks[1]), np.int32(c), np.int32(SUM)),
+    )
+    return sums[0]
+
 
 # x_hat = (x - mean) * inv_std ; y = x_hat * gamma + beta   (the reference's two lines)
 _normalize = cupy.ElementwiseKernel(
@@ -68,9 +81,12 @@ def batch_moments(x: cupy.ndarray):
     Two passes, as the reference: the mean, then the mean squared deviation from it."""
     if x.ndim < 2:
         raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
+    if x.dtype.kind != "f":  # an integer x: the statistics are float64, as NumPy's mean
+        x = x.astype(cupy.float64)
     x2 = x.reshape(-1, x.shape[-1])  # (M, C), a view when x is contiguous
-    mean = x2.mean(axis=0)  # (C,)
-    var = _sum_squared_deviations(x2, mean, axis=0) / x2.shape[0]
+    m = x2.shape[0]
+    mean = _channel_sums(x2) / m  # (C,)
+    var = _channel_sums(x2, SQUARED_DEVIATIONS, mean) / m
     return mean, var
 
 
@@ -87,8 +103,8 @@ def batch_norm_backward(dy: cupy.ndarray, cache, needs_grad=(True, True, True)):
     channels = dy.shape[-1]
     dy2, x_hat2 = dy.reshape(-1, channels), x_hat.reshape(-1, channels)  # (M, C)
     m = x_hat2.shape[0]
-    dbeta = dy2.sum(axis=0)  # (C,)
-    dgamma = _sum_products(dy2, x_hat2, axis=0)  # (C,)
+    dbeta = _channel_sums(dy2)  # (C,)
+    dgamma = _channel_sums(dy2, PRODUCTS, x_hat2)  # (C,)
     dx = None
     if needs_grad[0]:  # skipped for a batch norm applied straight to the data
         dx = _input_gradient(dy, x_hat, gamma * inv_std / m, m, dbeta, dgamma)
