@@ -7,9 +7,9 @@ The references pad x with cupy.pad and copy a strided view (im2col), and add eac
 offset's gradient block into a padded buffer that is then cropped (col2im): a padded copy of
 the image made and touched each time, and KH*KW separate adds. These kernels never build the
 padded copy: im2col writes `pad_value` where a window hangs over the border, one thread per
-element of cols; col2im is a gather, one thread per pixel of dx summing the windows that
-copied it, in the reference's order, so it is deterministic (no atomics) and matches the
-reference bit for bit. The GEMMs around them (conv2d_forward/backward) stay cupy.matmul,
+window and channel copying its KH*KW values; col2im is a gather, one thread per pixel of dx
+summing the windows that copied it, in the reference's order, so it is deterministic (no
+atomics) and matches the reference bit for bit. The GEMMs around them (conv2d_forward/backward) stay cupy.matmul,
 i.e. cuBLAS.
 
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), cols (N, OH, OW, KH, KW, C), dcols
@@ -43,7 +43,8 @@ def im2col(x: cupy.ndarray, window, pad_value=0.0) -> cupy.ndarray:
     cols = cupy.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
     pad = x.dtype.type(pad_value)  # in x's dtype, as cupy.pad casts it
     dims = (n, h, w, c, oh, ow, kh, kw, sh, sw, top, left)
-    source.launch(kernel, cols.size, (x, cols, pad, *map(np.int32, dims), np.int64(cols.size)))
+    threads = n * oh * ow * c  # one per (image, window, channel): each copies KH*KW values
+    source.launch(kernel, threads, (x, cols, pad, *map(np.int32, dims), np.int64(threads)))
     return cols
 
 
