@@ -9,8 +9,8 @@ the image made and touched each time, and KH*KW separate adds. These kernels nev
 padded copy: im2col writes `pad_value` where a window hangs over the border, one thread per
 window and channel copying its KH*KW values; col2im is a gather, one thread per pixel of dx
 summing the windows that copied it, in the reference's order, so it is deterministic (no
-atomics) and matches the reference bit for bit. The GEMMs around them (conv2d_forward/backward) stay cupy.matmul,
-i.e. cuBLAS.
+atomics) and matches the reference bit for bit. The GEMMs around them
+(conv2d_forward/backward) stay cupy.matmul, i.e. cuBLAS.
 
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), cols (N, OH, OW, KH, KW, C), dcols
 offset-major (KH, KW, N, OH, OW, C). `window` is conv.py's Window, read as the plain tuple
