@@ -708,20 +708,20 @@ UPDATES = {
 
 
 WRONG = {  # what is wrong with an `*_update` call: the error, and its message after "op: "
-    "float64 grad": (TypeError, "grad must have the dtype of param, float32, got float64"),
-    "float64 state": (TypeError, "{state} must have the dtype of param, float32, got float64"),
-    "short grad": (ValueError, r"grad must have the shape of param, \(4,\), got \(3,\)"),
-    "int param": (TypeError, "param must be floating-point, got dtype int64"),
+    "float64-grad": (TypeError, "grad must have the dtype of param, float32, got float64"),
+    "float64-state": (TypeError, "{state} must have the dtype of param, float32, got float64"),
+    "short-grad": (ValueError, r"grad must have the shape of param, \(4,\), got \(3,\)"),
+    "int-param": (TypeError, "param must be floating-point, got dtype int64"),
 }
 
 
 def update_arguments(state_names: list[str], wrong: str | None) -> tuple:
     """param, grad and the state arrays, all float32 of shape (4,) but the one `wrong` names."""
-    p = np.linspace(-1.0, 1.0, 4).astype(np.int64 if wrong == "int param" else np.float32)
-    grad = {"float64 grad": np.ones(4), "short grad": np.ones(3, np.float32)}.get(wrong)
+    p = np.linspace(-1.0, 1.0, 4).astype(np.int64 if wrong == "int-param" else np.float32)
+    grad = {"float64-grad": np.ones(4), "short-grad": np.ones(3, np.float32)}.get(wrong)
     grad = np.ones(4, np.float32) if grad is None else grad
     state = [np.full(4, 0.1, np.float32) for _ in state_names]
-    if wrong == "float64 state":
+    if wrong == "float64-state":
         state[0] = state[0].astype(np.float64)
     return p, grad, state
 

@@ -159,6 +159,7 @@ def errors_name_the_op_the_bad_id_and_the_table_size():
         ("embedding_sum", np.zeros((5, 2)), np.array([[True]]), TypeError, "ids must be an"),
         ("embedding_sum", np.zeros((5, 2)), np.array([0, 1]), ValueError, r"ids must be \(N, K\)"),
     ],
+    ids=["1-d-table", "float-ids", "3-d-table", "bool-ids", "1-d-ids"],
 )
 def test_the_checks_of_shapes_and_dtypes_run_before_any_kernel(op, table, ids, error, message):
     """A kernel that replaces the whole forward (the CUDA one does) never sees a table that
