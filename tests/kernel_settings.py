@@ -2,6 +2,10 @@
 
 Plain context managers rather than pytest's monkeypatch, so that hypothesis tests can use them
 around each drawn example (a function-scoped fixture would span all of them).
+
+PATHS names the two ways an op runs on the CPU, for tests that check both: the NumPy
+reference (backend.reference_only()) and the Numba kernels (kernels_on()); cpu_kernel puts a
+stand-in kernel in place, to see what the dispatcher hands a kernel.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 from types import ModuleType
+
+import tinydeep_kernels.cpu
+
+from tinydeep import backend
 
 
 @contextlib.contextmanager
@@ -35,3 +43,37 @@ def cores(n: int) -> Iterator[None]:
             del os.environ["TINYDEEP_THREADS"]
         else:
             os.environ["TINYDEEP_THREADS"] = old
+
+
+@contextlib.contextmanager
+def kernels_on() -> Iterator[None]:
+    """Every op runs its CPU kernel, where one exists, inside the block, even under
+    TINYDEEP_KERNELS=0: the other side of backend.reference_only()."""
+    previous = backend._kernels_on
+    backend._kernels_on = True
+    try:
+        yield
+    finally:
+        backend._kernels_on = previous
+
+
+PATHS = {"reference": backend.reference_only, "kernels": kernels_on}
+
+
+@contextlib.contextmanager
+def cpu_kernel(name: str, kernel) -> Iterator[None]:
+    """Inside the block, with kernels on, `kernel` is the CPU kernel called `name` (a stand-in
+    that records or checks its arguments); the real one (or none) is back after it."""
+    missing = object()
+    old = getattr(tinydeep_kernels.cpu, name, missing)
+    setattr(tinydeep_kernels.cpu, name, kernel)
+    backend._kernel_cache.pop(("cpu", name), None)
+    try:
+        with kernels_on():
+            yield
+    finally:
+        if old is missing:
+            delattr(tinydeep_kernels.cpu, name)
+        else:
+            setattr(tinydeep_kernels.cpu, name, old)
+        backend._kernel_cache.pop(("cpu", name), None)

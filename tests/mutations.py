@@ -328,6 +328,96 @@ MUTATIONS = [
         ),
         ("tests/test_tensor.py",),
     ),
+    # ---- issue 14: arrays that do not fit their geometry, and mixed dtypes -------------------
+    # Each removes one check that runs before dispatch; without it the Numba and CUDA kernels
+    # read out of bounds, or a CUDA kernel is handed two dtypes.
+    Mutation(
+        "col2im-unchecked",
+        "col2im runs on a dcols of any shape (its check before dispatch removed)",
+        (("tinydeep/ops/conv.py", "@kernelized(check=check_col2im)", "@kernelized"),),
+        ("tests/ops/test_conv.py::test_col2im_rejects_dcols_that_do_not_fit_the_geometry",),
+    ),
+    Mutation(
+        "im2col-unchecked",
+        "im2col takes a window of another x (the reference's strided view reads past x)",
+        (("tinydeep/ops/conv.py", "@kernelized(check=check_im2col)", "@kernelized"),),
+        ("tests/ops/test_conv.py::test_a_window_that_does_not_fit_x_shape_is_an_error",),
+    ),
+    Mutation(
+        "conv2d-backward-unchecked",
+        "conv2d_backward runs on a dy of any shape",
+        (("tinydeep/ops/conv.py", "@kernelized(check=check_conv2d_backward)", "@kernelized"),),
+        (
+            "tests/ops/test_conv.py::test_conv2d_backward_rejects_a_dy_that_is_not_the_outputs_shape",
+        ),
+    ),
+    Mutation(
+        "maxpool-backward-unchecked",
+        "max_pool2d_backward runs on dy and argmax of any shape and dtype",
+        (("tinydeep/ops/pool.py", "@kernelized(check=check_max_pool2d_backward)", "@kernelized"),),
+        ("tests/ops/test_pool.py",),
+    ),
+    Mutation(
+        "embedding-checks-late",
+        "embedding's checks of table and ids run inside the reference, where a kernel that "
+        "replaces the whole forward (the CUDA one) skips them",
+        (
+            ("tinydeep/ops/embedding.py", "@kernelized(check=check_embedding)", "@kernelized"),
+            (
+                "tinydeep/ops/embedding.py",
+                'check_ids_in_range("embedding", table, ids)',
+                'check_embedding(table, ids)\n    check_ids_in_range("embedding", table, ids)',
+            ),
+        ),
+        (
+            "tests/ops/test_embedding.py::test_the_checks_of_shapes_and_dtypes_run_before_any_kernel",
+        ),
+    ),
+    Mutation(
+        "batch-norm-unpromoted",
+        "batch_norm hands its kernels x, gamma, beta, mean, var of different dtypes (the CUDA "
+        "kernels take one)",
+        (
+            (
+                "tinydeep/ops/normalization.py",
+                "    x, gamma, beta, mean, var = promoted(x, gamma, beta, mean, var)\n",
+                "",
+            ),
+        ),
+        ("tests/ops/test_normalization.py",),
+    ),
+    Mutation(
+        "bn-backward-unchecked",
+        "batch_norm_backward runs on a dy of any shape and dtype",
+        (
+            (
+                "tinydeep/ops/normalization.py",
+                "@kernelized(check=check_batch_norm_backward)",
+                "@kernelized",
+            ),
+        ),
+        (
+            "tests/ops/test_normalization.py::test_a_dy_of_another_shape_or_dtype_than_y_is_an_error",
+        ),
+    ),
+    Mutation(
+        "grad-dtype-unchecked",
+        "step() lets a gradient of another dtype than its parameter through to the updates",
+        (("tinydeep/optim.py", "if grad.dtype != p.data.dtype:", "if False:"),),
+        ("tests/test_optim.py",),
+    ),
+    Mutation(
+        "optimizer-step-checks-late",
+        "step() checks no gradient up front: a bad one is found after others were applied",
+        (("tinydeep/optim.py", "        self._check_gradients()\n", ""),),
+        ("tests/test_optim.py",),
+    ),
+    Mutation(
+        "sgd-update-unchecked",
+        "sgd_update, called directly, runs on a gradient or buffer of another dtype or shape",
+        (("tinydeep/optim.py", "@kernelized(check=check_sgd_update)", "@kernelized"),),
+        ("tests/test_optim.py",),
+    ),
 ]
 
 

@@ -59,6 +59,30 @@ def test_a_reference_runs_no_kernel_inside_it(fake_kernel):
     assert backend.kernels_enabled()  # and the switch is back on afterwards
 
 
+def check_positive(x):
+    if (x <= 0).any():
+        raise ValueError("halve: x must be positive")
+
+
+@backend.kernelized(check=check_positive)
+def halve(x):
+    """Reference: x / 2, for positive x (checked before dispatch)."""
+    return x / 2
+
+
+def test_a_check_runs_before_the_kernel_and_before_the_reference(monkeypatch, fake_kernel):
+    called = []
+    monkeypatch.setattr(tinydeep_kernels.cpu, "halve", lambda x: called.append(x), raising=False)
+    assert halve(np.array([4.0])) is None and len(called) == 1  # the kernel ran
+    for run in (halve, halve.reference):
+        with pytest.raises(ValueError, match="halve: x must be positive"):
+            run(np.array([-1.0]))
+    with backend.reference_only(), pytest.raises(ValueError, match="halve: x must be positive"):
+        halve(np.array([-1.0]))
+    assert len(called) == 1  # the kernel never saw the bad input
+    assert halve.reference(np.array([4.0]))[0] == 2.0
+
+
 def test_without_a_kernel_the_reference_runs(monkeypatch):
     monkeypatch.setattr(backend, "_kernel_cache", {})
     assert not hasattr(tinydeep_kernels.cpu, "double")

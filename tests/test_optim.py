@@ -4,7 +4,9 @@ In order: each optimizer against steps worked out by hand from its equations; ag
 torch.optim for 20 steps (skipped without torch); FTRL against a per-coordinate loop of
 McMahan et al.'s Algorithm 1; row-sparse gradients against their dense equivalents; in-place
 updates; Keras-style binding; two optimizers in one step; state_dict round trips through
-JSON and npz; learning-rate schedules; clip_grad_norm; every error; the GPU path.
+JSON and npz; learning-rate schedules; clip_grad_norm; every error (a gradient of another
+dtype or shape than its parameter changes nothing, on the reference path and with the CPU
+kernels on); the GPU path.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import numpy as np
 import pytest
 from devices import needs_gpu
+from kernel_settings import PATHS
 
 from tinydeep import optim
 from tinydeep.optim import FTRL, SGD, AdaGrad, Adam, AdamW, clip_grad_norm
@@ -636,6 +639,114 @@ def test_a_gradient_of_the_wrong_shape_is_named_at_step():
     p.grad = np.ones(3)
     with pytest.raises(ValueError, match=r"SGD: a parameter of shape \(2,\) has a gradient of"):
         opt.step()
+
+
+def snapshot(opt, params) -> tuple:
+    """Every parameter's values and every state entry (arrays copied), to compare after."""
+    state = {id(p): {k: np.copy(v) for k, v in opt.state.get(p, {}).items()} for p in params}
+    return [p.data.copy() for p in params], state
+
+
+def assert_unchanged(opt, params, before) -> None:
+    values, state = before
+    for p, old in zip(params, values):
+        assert p.data.dtype == old.dtype and p.data.tobytes() == old.tobytes()
+    for p in params:
+        now = opt.state.get(p, {})
+        assert now.keys() == state[id(p)].keys()
+        for key, old in state[id(p)].items():
+            np.testing.assert_array_equal(now[key], old, err_msg=key)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_a_gradient_of_another_dtype_is_an_error_that_changes_nothing(path, name):
+    """PyTorch's rule: a gradient has its parameter's dtype. A float64 gradient on a float32
+    parameter is refused at step(), before any parameter or state changes: the first
+    parameter, whose gradient is fine, is not updated either, and no step is counted."""
+    first, second = param([1.0, -2.0, 3.0], np.float32), param([[0.5, 0.25]], np.float32)
+    opt = ALL[name]([first, second])
+    with PATHS[path]():
+        first.grad, second.grad = np.ones(3, np.float32), np.ones((1, 2), np.float32)
+        opt.step()  # a good step first, so that there is state to keep
+        before = snapshot(opt, [first, second])
+        for grad in (
+            np.ones((1, 2), np.float64),
+            np.ones((1, 2), np.float16),
+            RowSparseGrad(np.array([0]), np.ones((1, 2), np.float64), (1, 2)),
+        ):
+            second.grad = grad
+            with pytest.raises(
+                TypeError,
+                match=rf"{opt.name}: a parameter of dtype float32 has a gradient of dtype "
+                rf"{grad.dtype} \(params\[1\], shape \(1, 2\)\); expected the "
+                r"parameter's dtype: cast the gradient to float32",
+            ):
+                opt.step()
+            assert_unchanged(opt, [first, second], before)
+        second.grad = np.ones((1, 3), np.float32)
+        with pytest.raises(ValueError, match=r"a parameter of shape \(1, 2\) has a gradient of"):
+            opt.step()
+        assert_unchanged(opt, [first, second], before)
+        second.grad = RowSparseGrad(np.array([0.0]), np.ones((1, 2), np.float32), (1, 2))
+        with pytest.raises(TypeError, match=r"gradient of params\[1\] has indices of dtype float"):
+            opt.step()
+        assert_unchanged(opt, [first, second], before)
+
+
+UPDATES = {
+    "sgd_update": (optim.sgd_update, ["buf"], {"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+                   "nesterov": False, "weight_decay": 0.0}),
+    "adagrad_update": (optim.adagrad_update, ["sum_sq"], {"clr": 0.1, "eps": 1e-10,
+                       "weight_decay": 0.0}),
+    "adam_update": (optim.adam_update, ["exp_avg", "exp_avg_sq"], {"step": 1, "lr": 0.1,
+                    "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
+                    "decoupled": False}),
+    "ftrl_update": (optim.ftrl_update, ["accum", "linear"], {"lr": 0.1, "lr_power": -0.5,
+                    "l1": 0.0, "l2": 0.0, "beta": 0.0}),
+}  # fmt: skip
+
+
+WRONG = {  # what is wrong with an `*_update` call: the error, and its message after "op: "
+    "float64-grad": (TypeError, "grad must have the dtype of param, float32, got float64"),
+    "float64-state": (TypeError, "{state} must have the dtype of param, float32, got float64"),
+    "short-grad": (ValueError, r"grad must have the shape of param, \(4,\), got \(3,\)"),
+    "int-param": (TypeError, "param must be floating-point, got dtype int64"),
+}
+
+
+def update_arguments(state_names: list[str], wrong: str | None) -> tuple:
+    """param, grad and the state arrays, all float32 of shape (4,) but the one `wrong` names."""
+    p = np.linspace(-1.0, 1.0, 4).astype(np.int64 if wrong == "int-param" else np.float32)
+    grad = {"float64-grad": np.ones(4), "short-grad": np.ones(3, np.float32)}.get(wrong)
+    grad = np.ones(4, np.float32) if grad is None else grad
+    state = [np.full(4, 0.1, np.float32) for _ in state_names]
+    if wrong == "float64-state":
+        state[0] = state[0].astype(np.float64)
+    return p, grad, state
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("wrong", [*WRONG, None])
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_the_update_functions_check_their_arrays_before_any_kernel(path, wrong, name):
+    """Called directly, an `*_update` function refuses a gradient or a state array of another
+    dtype or shape than the parameter, and an integer parameter, touching nothing: the same
+    on every path (the CUDA kernels would refuse them with CuPy's own error, the NumPy
+    references round them in). wrong=None is the control: the update runs."""
+    update, state_names, settings = UPDATES[name]
+    p, grad, state = update_arguments(state_names, wrong)
+    kept = [a.copy() for a in (p, grad, *state)]
+    with PATHS[path]():
+        if wrong is None:
+            update(p, grad, *state, **settings)
+            assert not np.array_equal(p, kept[0])
+            return
+        error, message = WRONG[wrong]
+        with pytest.raises(error, match=f"{name}: " + message.format(state=state_names[0])):
+            update(p, grad, *state, **settings)
+    for now, old in zip((p, grad, *state), kept):
+        assert now.dtype == old.dtype and now.tobytes() == old.tobytes()
 
 
 # ---- the GPU ----------------------------------------------------------------------------------

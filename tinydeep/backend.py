@@ -7,7 +7,8 @@ Chainer does, so the same line runs on either device.
 Read in this order:
   1. xp_of / device_of / check_same_device   which module and device an array belongs to
   2. to_device                                moving arrays, and the error when CuPy is missing
-  3. kernelized / reference_only              swapping a readable reference for a kernel
+  3. kernelized / reference_only              swapping a readable reference for a kernel,
+                                              after the checks that hold for both
   4. keep_freed_memory                        why a training step needs no fresh memory pages
 
 Kernels live in the top-level `kernels/` folder, installed as the package `tinydeep_kernels`
@@ -168,17 +169,27 @@ def find_kernel(name: str, device: str) -> Callable | None:
     return _kernel_cache[key]
 
 
-def kernelized(reference: Callable) -> Callable:
+def kernelized(reference: Callable | None = None, *, check: Callable | None = None) -> Callable:
     """Decorate a reference array function so that a kernel of the same name replaces it.
 
     The device is read off the first positional argument, which must be an array. When kernels
     are enabled and `tinydeep_kernels.<device>` defines a function of the same name, that
     function is called with the same arguments; otherwise the reference runs.
     `dispatch.reference` runs the reference alone, with no kernel anywhere inside it.
+
+    `@kernelized(check=check_args)`: check_args(*args, **kwargs) runs first, before the kernel
+    or the reference, and raises when the arguments do not fit. It holds the argument checks
+    of a function that a kernel replaces whole (col2im, a backward), so they are written once,
+    beside the reference, and every device gets them: a Numba or CUDA kernel reads its arrays
+    by the shapes it is told, with no bounds checks of its own.
     """
+    if reference is None:  # @kernelized(check=...): the decorator, with its check
+        return functools.partial(kernelized, check=check)
 
     @functools.wraps(reference)
     def dispatch(*args, **kwargs):
+        if check is not None:
+            check(*args, **kwargs)
         if _kernels_on:
             kernel = find_kernel(reference.__name__, device_of(args[0]))
             if kernel is not None:
@@ -189,6 +200,8 @@ def kernelized(reference: Callable) -> Callable:
         # The reference with every kernel off inside it too: a reference that calls another
         # kernelized function (conv2d_gemm calls im2col) must not run that one's kernel, or a
         # kernel test would compare the kernel with itself.
+        if check is not None:
+            check(*args, **kwargs)
         with reference_only():
             return reference(*args, **kwargs)
 

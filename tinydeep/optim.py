@@ -28,6 +28,12 @@ FTRL, on every row a dense step would not reset: see its docstring). Elsewhere
 (momentum, weight decay, Adam) a zero gradient still moves the row, so the gradient is made
 dense first and the semantics stay PyTorch's dense ones.
 
+Dtypes. A gradient must have its parameter's dtype and shape, as in PyTorch; backward()
+casts every gradient so, and a gradient set by hand that differs is an error at step(),
+raised before any parameter or state changes (a float64 gradient on a float32 parameter would
+be rounded in silently by NumPy and refused by the CUDA kernels, so neither decides).
+Each `*_update` function checks its arrays the same way before its reference or kernel runs.
+
 Left out on purpose: AMSGrad, `maximize`, closures re-evaluating the loss, add_param_group,
 FTRL's l2_shrinkage, and mixed-precision master weights.
 """
@@ -229,16 +235,12 @@ class Optimizer:
                 f"{self.name}: has no parameters; pass them to the constructor or call "
                 "bind(params) first"
             )
+        self._check_gradients()
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
                     continue
-                if tuple(grad.shape) != p.data.shape:
-                    raise ValueError(
-                        f"{self.name}: a parameter of shape {p.data.shape} has a gradient "
-                        f"of shape {tuple(grad.shape)}; expected the same shape"
-                    )
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, **self._init_state(p.data, group)}
@@ -249,6 +251,36 @@ class Optimizer:
                         continue
                     grad = grad.to_dense()  # the rule moves zero-gradient rows too
                 self._update(p.data, grad, state, group)
+
+    def _check_gradients(self) -> None:
+        """Every gradient against its parameter, before any parameter or state changes, so a
+        step that raises changes nothing. A gradient must have its parameter's shape and
+        dtype, as in PyTorch (backward() casts every gradient so): the CUDA kernels take one
+        dtype for all their arrays, and NumPy would round a float64 gradient into a float32
+        parameter silently, so a gradient of another dtype is an error on every device."""
+        several = len(self.param_groups) > 1
+        for i, group in enumerate(self.param_groups):
+            for j, p in enumerate(group["params"]):
+                grad = p.grad
+                if grad is None:
+                    continue
+                where = f"param group {i}, params[{j}]" if several else f"params[{j}]"
+                if tuple(grad.shape) != p.data.shape:
+                    raise ValueError(
+                        f"{self.name}: a parameter of shape {p.data.shape} has a gradient "
+                        f"of shape {tuple(grad.shape)}; expected the same shape ({where})"
+                    )
+                if grad.dtype != p.data.dtype:
+                    raise TypeError(
+                        f"{self.name}: a parameter of dtype {p.data.dtype} has a gradient of "
+                        f"dtype {grad.dtype} ({where}, shape {p.data.shape}); expected the "
+                        f"parameter's dtype: cast the gradient to {p.data.dtype}"
+                    )
+                if isinstance(grad, RowSparseGrad) and grad.indices.dtype.kind not in "iu":
+                    raise TypeError(
+                        f"{self.name}: the row-sparse gradient of {where} has indices of "
+                        f"dtype {grad.indices.dtype}; expected integers"
+                    )
 
     def _update_rows(self, data, grad: RowSparseGrad, state: dict, group: dict) -> None:
         """The dense rule on the gathered rows of `data` and of each state array, written
@@ -375,11 +407,35 @@ def _saved(value):
     return value
 
 
+def check_like_param(op: str, param, **arrays) -> None:
+    """Before an `*_update` function's reference or kernel: param floating, and each of
+    `arrays` (the gradient and the state; None for state not made yet) on param's device,
+    of its shape and of its dtype. The kernels walk every array by param's size, and the
+    CUDA ones take one dtype for all."""
+    if param.dtype.kind != "f":
+        raise TypeError(f"{op}: param must be floating-point, got dtype {param.dtype}")
+    given = {name: a for name, a in arrays.items() if a is not None}
+    backend.check_same_device(op, [param, *given.values()])
+    for name, a in given.items():
+        if a.shape != param.shape:
+            raise ValueError(
+                f"{op}: {name} must have the shape of param, {param.shape}, got {a.shape}"
+            )
+        if a.dtype != param.dtype:
+            raise TypeError(
+                f"{op}: {name} must have the dtype of param, {param.dtype}, got {a.dtype}"
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # 2. SGD
 
 
-@kernelized
+def check_sgd_update(param, grad, buf, **hyper_parameters) -> None:
+    check_like_param("sgd_update", param, grad=grad, buf=buf)
+
+
+@kernelized(check=check_sgd_update)
 def sgd_update(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay):
     """One SGD step on `param`, in place; returns the momentum buffer (None without momentum).
 
@@ -467,7 +523,11 @@ class SGD(Optimizer):
 # 3. AdaGrad
 
 
-@kernelized
+def check_adagrad_update(param, grad, sum_sq, **hyper_parameters) -> None:
+    check_like_param("adagrad_update", param, grad=grad, sum_sq=sum_sq)
+
+
+@kernelized(check=check_adagrad_update)
 def adagrad_update(param, grad, sum_sq, *, clr, eps, weight_decay) -> None:
     """One AdaGrad step on `param` and its running sum of squared gradients, in place:
 
@@ -537,7 +597,11 @@ Adagrad = AdaGrad  # PyTorch's and Keras's spelling
 # 4. Adam and AdamW
 
 
-@kernelized
+def check_adam_update(param, grad, exp_avg, exp_avg_sq, **hyper_parameters) -> None:
+    check_like_param("adam_update", param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+
+
+@kernelized(check=check_adam_update)
 def adam_update(
     param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay, decoupled
 ) -> None:
@@ -646,7 +710,11 @@ class AdamW(Adam):
 # 5. FTRL-Proximal
 
 
-@kernelized
+def check_ftrl_update(param, grad, accum, linear, **hyper_parameters) -> None:
+    check_like_param("ftrl_update", param, grad=grad, accum=accum, linear=linear)
+
+
+@kernelized(check=check_ftrl_update)
 def ftrl_update(param, grad, accum, linear, *, lr, lr_power, l1, l2, beta) -> None:
     """One FTRL-Proximal step on `param`, its accumulator n and its linear term z, in place,
     per coordinate, with q = -lr_power (1/2 by default):

@@ -22,7 +22,8 @@ as the reference's two passes.
 
 batch_norm_normalize returns the reference's (y, x_hat), so the forward and the backward can
 be swapped for their references independently; it writes y and x_hat in one pass. The
-settings are checked once, in the reference's batch_norm_forward, which calls it.
+settings are checked once, and promoted to one dtype, in the reference's batch_norm_forward,
+which calls it; batch_norm_backward's dy is checked against the cache before dispatch.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ just as NumPy computes it (results agree to a few units in the last place, usual
 The loops run on one core: ResNet-20's parameters hold 16 to 36,864 values, which one core
 updates in microseconds, less than waking a second thread costs. A parameter that is not
 C-contiguous is updated through a contiguous copy written back; the gradient may be any
-array of the parameter's shape.
+array of the parameter's shape and dtype (tinydeep/optim.py checks both before dispatch).
 """
 
 from __future__ import annotations

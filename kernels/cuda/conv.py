@@ -15,7 +15,9 @@ atomics) and matches the reference bit for bit. The GEMMs around them
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), cols (N, OH, OW, KH, KW, C), dcols
 offset-major (KH, KW, N, OH, OW, C). `window` is conv.py's Window, read as the plain tuple
 ((KH, KW), (SH, SW), (OH, OW), ((top, bottom), (left, right))).
-Dtypes: float32, float64, int32, int64 (source.C_TYPES).
+Dtypes: float32, float64, int32, int64 (source.C_TYPES). The kernels index by the geometry
+alone, with no bounds checks: tinydeep/ops/conv.py checks before dispatch that x and dcols
+fit the window (check_im2col, check_col2im).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ D) array of gathered rows before summing it). Here one ElementwiseKernel gathers
 embedding_sum adds up the K rows in the order k = 0, 1, ...) and flags any id outside
 [0, V) as it goes; the host then waits once, for that flag, because an out-of-range id must
 raise here, as in the reference. ids.min() and ids.max() run only to word the error.
+The checks of shapes and dtypes (table (V, D), integer ids, embedding_sum's (N, K)) run
+before dispatch, in tinydeep/ops/embedding.py, for this kernel and the reference alike.
 
 The backwards (RowSparseGrad of dy) are already free of copies and stay the references'.
 Shapes: table (V, D); ids (...) any integer dtype; y (..., D); embedding_sum ids (N, K).
@@ -57,20 +59,9 @@ _gather_sum = cupy.ElementwiseKernel(
 )
 
 
-def _check_arguments(op: str, table: cupy.ndarray, ids: cupy.ndarray) -> None:
-    """The host-side half of the reference's check_ids: shapes and dtypes, no device sync."""
-    if table.ndim != 2:
-        raise ValueError(f"{op}: table must be (V, D), got shape {table.shape}")
-    if ids.dtype.kind not in "iu":
-        raise TypeError(
-            f"{op}: ids must be an integer array, got dtype {ids.dtype}; pass e.g. "
-            "numpy.asarray(ids, dtype=numpy.int64) (a Python list becomes a float32 tensor)"
-        )
-
-
 def _raise_if_bad(op: str, table: cupy.ndarray, ids: cupy.ndarray, bad: cupy.ndarray) -> None:
-    """The device-side half: one wait, for the kernel's flag (or, with D = 0 and nothing
-    gathered, for a direct range test)."""
+    """The range check, the reference's check_ids_in_range: one wait, for the kernel's flag
+    (or, with D = 0 and nothing gathered, for a direct range test)."""
     rows = table.shape[0]
     if bad is None:
         bad = ((ids < 0) | (ids >= rows)).any()
@@ -82,7 +73,6 @@ def _raise_if_bad(op: str, table: cupy.ndarray, ids: cupy.ndarray, bad: cupy.nda
 
 def embedding_forward(table: cupy.ndarray, ids: cupy.ndarray):
     """y = table[ids]: y[..., :] is row ids[...] of the table; y (..., D)."""
-    _check_arguments("embedding", table, ids)
     rows, d = table.shape
     y = cupy.empty((*ids.shape, d), dtype=table.dtype)
     if ids.size:
@@ -96,9 +86,6 @@ def embedding_forward(table: cupy.ndarray, ids: cupy.ndarray):
 
 def embedding_sum_forward(table: cupy.ndarray, ids: cupy.ndarray):
     """y[n] = sum over k of table[ids[n, k]]; ids (N, K), y (N, D)."""
-    _check_arguments("embedding_sum", table, ids)
-    if ids.ndim != 2:
-        raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
     rows, d = table.shape
     y = cupy.zeros((ids.shape[0], d), dtype=table.dtype)
     if ids.size:

@@ -13,6 +13,10 @@ The per-channel (C,) arithmetic stays CuPy expressions: it is tiny.
 
 x is viewed as (M, C), M = N*H*W, the channel last; (C,) arrays broadcast against it.
 Caches are the references' own, (x_hat, gamma, inv_std), so kernels and references mix.
+Every operand of a kernel below is one type T, and CuPy casts no array to it (only Python
+scalars): the op promotes x, gamma, beta, mean and var to one dtype before dispatch, and
+checks that dy has y's shape and dtype (tinydeep/ops/normalization.py), so these kernels
+never see two.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ temporary array (Adam: about ten passes over the parameter). Here the whole rule
 pass that reads param, grad and the state once and writes param and the state in place: the
 arrays are the kernel's outputs, which it may also read (Chainer's optimizers work so).
 
+param, grad and the state share one dtype T: CuPy casts no array to it, and tinydeep/optim.py
+checks before dispatch that the gradient and the state have the parameter's dtype and shape.
 Hyper-parameters arrive as Python floats and are cast to the arrays' dtype T, as NumPy casts
 a Python float in `float32_array * 0.9`; the scalars the references compute in Python
 (1 - beta1, lr / (1 - beta1**step), ...) are computed in Python here too, so each kernel line

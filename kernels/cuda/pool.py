@@ -12,7 +12,9 @@ need no atomics, and the sums are deterministic and equal to the reference's.
 
 The argmax (N, OH, OW, C) int64 is the reference's (the index in [0, KH*KW) within each
 window), so a kernel forward and a reference backward (or the other way round) mix freely.
-Dtypes: float32, float64, int32, int64 (source.C_TYPES).
+Dtypes: float32, float64, int32, int64 (source.C_TYPES). The backward indexes dy, argmax
+and dx by the cache's geometry alone: tinydeep/ops/pool.py checks before dispatch that dy and
+argmax are (N, OH, OW, C) for it and argmax integer (check_max_pool2d_backward).
 """
 
 from __future__ import annotations

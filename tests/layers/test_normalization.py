@@ -1,4 +1,6 @@
-"""tinydeep/layers/normalization.py: BatchNormalization with Keras's semantics."""
+"""tinydeep/layers/normalization.py: BatchNormalization with Keras's semantics; a batch of
+another floating dtype than the weights promotes, as through Dense, on the reference path and
+with the CPU kernels on."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import pytest
 from gradients import check_layer_gradients
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_settings import PATHS
 
-from tinydeep.layers import BatchNorm, BatchNormalization
+import tinydeep as td
+from tinydeep.layers import BatchNorm, BatchNormalization, Dense
 
 
 @st.composite
@@ -61,3 +65,42 @@ def test_one_value_per_channel_cannot_train_and_changes_nothing():
     np.testing.assert_array_equal(bn.moving_mean.data, 0.0)
     with pytest.raises(ValueError, match=r"expected an input of 2 or 4 dimensions"):
         bn(np.ones((2, 2, 3)))
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("data", [np.float64, np.float16])
+def test_a_batch_of_another_float_dtype_promotes_as_through_dense(path, data):
+    """A layer built in float32 and given float64 (or float16) data computes in NumPy's
+    common dtype, as Dense does; its weights and moving statistics stay float32."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((6, 2, 2, 3)) * 2 + 1).astype(data)
+    bn = BatchNormalization(momentum=0.9, name="bn")
+    bn(x.astype(np.float32))  # built in float32, on float32 data
+    bn.gamma.data[...] = rng.standard_normal(3)
+    dtype = np.result_type(data, np.float32)
+    with PATHS[path]():
+        y = bn(td.Tensor(x), training=True)
+        y.sum().backward()
+        inference = bn(td.Tensor(x), training=False)
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + 1e-3) * bn.gamma.data.astype(dtype)
+    tol = 1e-10 if dtype == np.float64 else 2e-3
+    assert y.dtype == inference.dtype == dtype
+    np.testing.assert_allclose(y.data, expected, rtol=tol, atol=tol)
+    assert bn.gamma.grad.dtype == bn.moving_mean.dtype == bn.moving_variance.dtype == np.float32
+    np.testing.assert_allclose(bn.moving_mean.data, 0.1 * mean, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(bn.moving_variance.data, 0.9 + 0.1 * var, rtol=1e-3)
+    dense = Dense(2)
+    dense(x.astype(np.float32))
+    assert dense(x).dtype == dtype  # the same rule
+
+
+def test_a_batch_of_integers_is_an_error_naming_the_layer_and_changes_nothing():
+    bn = BatchNormalization(name="bn")
+    bn(np.ones((2, 3), np.float32))
+    before = [w.data.copy() for w in bn.weights]
+    with pytest.raises(
+        TypeError, match="BatchNormalization 'bn': expected a floating-point input, got dtype int64"
+    ):
+        bn(np.ones((4, 3), np.int64), training=True)
+    assert all((w.data == b).all() for w, b in zip(bn.weights, before))

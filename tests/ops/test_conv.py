@@ -1,18 +1,30 @@
 """tinydeep/ops/conv.py: conv2d against the loop reference, central differences and PyTorch;
-TensorFlow's "same" sizes; the errors."""
+TensorFlow's "same" sizes; the errors, those of arrays that do not fit their geometry
+(col2im, im2col, conv2d_backward) on the reference path and with the CPU kernels on."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 from gradients import check_gradients
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_settings import PATHS
 from reference import conv2d_reference
 from strategies import arrays
 
 import tinydeep as td
-from tinydeep.ops.conv import conv2d_backward, conv2d_forward, conv_output_size, same_padding
+from tinydeep.ops.conv import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    conv_output_size,
+    im2col,
+    same_padding,
+    window_geometry,
+)
 
 
 def upto(high: int) -> st.SearchStrategy:
@@ -188,3 +200,64 @@ def test_conv2d_backward_skips_the_gradients_not_needed():
 def test_conv2d_errors_name_the_argument(x_shape, w_shape, kwargs, message):
     with pytest.raises(ValueError, match=message):
         td.ops.conv2d(np.ones(x_shape), np.ones(w_shape), **kwargs)
+
+
+# ---- arrays that do not fit their geometry ----------------------------------------------------
+# The Numba and CUDA kernels read by the geometry they are told, with no bounds checks, so a
+# dcols or dy of the wrong shape would be read out of bounds: each is an error before the
+# reference or a kernel runs, the same on both paths.
+
+X_SHAPE = (2, 5, 5, 3)  # N, H, W, C
+WINDOW = window_geometry("test", X_SHAPE, (3, 3), (2, 2), "same")  # OH, OW = 3, 3
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "dcols_shape",
+    [
+        (3, 3, 1, 3, 3, 3),  # one image fewer than x_shape's N = 2
+        (3, 3, 2, 3, 3, 4),  # a channel more
+        (3, 3, 2, 2, 3, 3),  # an output row fewer
+        (2, 3, 3, 3, 3, 3),  # (N, OH, OW, KH, KW, C): im2col's layout, not col2im's
+    ],
+)
+def test_col2im_rejects_dcols_that_do_not_fit_the_geometry(path, dcols_shape):
+    dcols = np.ones(dcols_shape)
+    message = (
+        r"col2im: dcols must have shape \(KH, KW, N, OH, OW, C\) = \(3, 3, 2, 3, 3, 3\), "
+        rf"got shape {re.escape(str(dcols_shape))}"
+    )
+    with PATHS[path](), pytest.raises(ValueError, match=message):
+        col2im(dcols, X_SHAPE, WINDOW)
+    with PATHS[path]():  # the shape that fits, as a control
+        assert col2im(np.ones((3, 3, 2, 3, 3, 3)), X_SHAPE, WINDOW).shape == X_SHAPE
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_window_that_does_not_fit_x_shape_is_an_error(path):
+    other = window_geometry("test", (2, 9, 9, 3), (3, 3), (2, 2), "same")  # OH, OW = 5, 5
+    fits = r"the window's output 5x5 does not fit x_shape \(2, 5, 5, 3\).* gives 3x3"
+    with PATHS[path]():
+        with pytest.raises(ValueError, match="col2im: " + fits):
+            col2im(np.ones((3, 3, 2, 5, 5, 3)), X_SHAPE, other)
+        with pytest.raises(ValueError, match="im2col: " + fits):
+            im2col(np.ones(X_SHAPE), other)
+        with pytest.raises(ValueError, match=r"col2im: x_shape must be \(N, H, W, C\)"):
+            col2im(np.ones((3, 3, 2, 3, 3, 3)), X_SHAPE[1:], WINDOW)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dy_shape", [(2, 3, 3, 5), (1, 3, 3, 4), (2, 3, 4, 4), (2, 9, 4)])
+def test_conv2d_backward_rejects_a_dy_that_is_not_the_outputs_shape(path, dy_shape):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(X_SHAPE), rng.standard_normal((3, 3, 3, 4))
+    y, cache = conv2d_forward(x, w, strides=2, padding="same")
+    message = (
+        r"conv2d_backward: dy must have shape \(N, OH, OW, F\) = \(2, 3, 3, 4\), "
+        rf"got shape {re.escape(str(dy_shape))}"
+    )
+    with PATHS[path]():
+        with pytest.raises(ValueError, match=message):
+            conv2d_backward(np.ones(dy_shape), cache)
+        dx, dw = conv2d_backward(np.ones_like(y), cache)  # the shape that fits, as a control
+    assert dx.shape == x.shape and dw.shape == w.shape

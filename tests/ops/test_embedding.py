@@ -2,7 +2,9 @@
 
 The table's gradient is a RowSparseGrad, which tests/gradients.py:check_gradients does not
 handle (it compares dense arrays), so these tests state the same contract directly: gradcheck
-(which densifies), a dense reference in which repeated ids add up, no mutation.
+(which densifies), a dense reference in which repeated ids add up, no mutation. The errors
+hold on the reference path and with the CPU kernels on, and the checks of shapes and dtypes
+run before any kernel (the CUDA one replaces the whole forward).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from kernel_settings import PATHS, cpu_kernel
 from strategies import arrays, shapes
 
 import tinydeep as td
 from tinydeep import ops
+from tinydeep.ops.embedding import embedding_forward, embedding_sum_forward
 from tinydeep.sparse import RowSparseGrad
 
 
@@ -120,7 +124,13 @@ def test_ids_as_an_integer_tensor_and_a_scalar_id():
     np.testing.assert_array_equal(y.data, [2, 3])
 
 
-def test_errors_name_the_op_the_bad_id_and_the_table_size():
+@pytest.mark.parametrize("path", PATHS)
+def test_errors_name_the_op_the_bad_id_and_the_table_size(path):
+    with PATHS[path]():
+        errors_name_the_op_the_bad_id_and_the_table_size()
+
+
+def errors_name_the_op_the_bad_id_and_the_table_size():
     table = np.zeros((5, 2))
     with pytest.raises(ValueError, match=r"embedding: id -1 is out of range .*V=5"):
         ops.embedding(table, np.array([0, -1, 3]))
@@ -138,3 +148,31 @@ def test_errors_name_the_op_the_bad_id_and_the_table_size():
         ops.embedding_sum(table, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"embedding: table must be \(V, D\), got shape \(5,\)"):
         ops.embedding(np.zeros(5), np.array([0]))
+
+
+@pytest.mark.parametrize(
+    ("op", "table", "ids", "error", "message"),
+    [
+        ("embedding", np.zeros(5), np.array([0]), ValueError, r"table must be \(V, D\)"),
+        ("embedding", np.zeros((5, 2)), np.array([0.0]), TypeError, "ids must be an integer"),
+        ("embedding_sum", np.zeros((5, 2, 1)), np.array([[0]]), ValueError, "table must be"),
+        ("embedding_sum", np.zeros((5, 2)), np.array([[True]]), TypeError, "ids must be an"),
+        ("embedding_sum", np.zeros((5, 2)), np.array([0, 1]), ValueError, r"ids must be \(N, K\)"),
+    ],
+    ids=["1-d-table", "float-ids", "3-d-table", "bool-ids", "1-d-ids"],
+)
+def test_the_checks_of_shapes_and_dtypes_run_before_any_kernel(op, table, ids, error, message):
+    """A kernel that replaces the whole forward (the CUDA one does) never sees a table that
+    is not (V, D) or ids that are not integers: it would gather by that geometry."""
+    seen = []
+    forward = {"embedding": embedding_forward, "embedding_sum": embedding_sum_forward}[op]
+
+    def stand_in(table, ids):
+        seen.append((table, ids))
+        return forward.reference(table, ids)
+
+    with cpu_kernel(forward.__name__, stand_in):
+        with pytest.raises(error, match=f"{op}: {message}"):
+            getattr(ops, op)(table, ids)
+        getattr(ops, op)(np.zeros((5, 2)), np.array([[0, 4]]))  # a good call reaches it
+    assert len(seen) == 1

@@ -1,17 +1,29 @@
 """tinydeep/ops/pool.py: max and average pooling against the loop references and central
-differences; the first-maximum rule for ties, padding that never counts, the errors."""
+differences; the first-maximum rule for ties, padding that never counts, the errors, those of
+a backward's arrays that do not fit the cache's geometry on the reference path and with the
+CPU kernels on."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 from gradients import check_gradients
 from hypothesis import given
 from hypothesis import strategies as st
+from kernel_settings import PATHS
 from reference import avg_pool2d_reference, max_pool2d_reference
 from strategies import arrays, distinct_arrays
 
 import tinydeep as td
+from tinydeep.ops.conv import window_geometry
+from tinydeep.ops.pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
 
 POOLS = {
     "max": (td.ops.max_pool2d, max_pool2d_reference),
@@ -119,3 +131,56 @@ def test_pool_keeps_float32_and_defaults_strides_to_the_pool_size():
 def test_pool_errors_name_the_op_and_the_argument(op, shape, kwargs, message):
     with pytest.raises(ValueError, match=rf"{op.__name__}: {message}"):
         op(np.ones(shape), **kwargs)
+
+
+# ---- a backward's arrays that do not fit the cache's geometry ---------------------------------
+# The Numba and CUDA kernels read dy and argmax by the cache's x_shape and window, with no
+# bounds checks: each misfit is an error before the reference or a kernel runs.
+
+X = np.random.default_rng(7).standard_normal((2, 5, 4, 3))  # N, H, W, C; windows 2x2 -> 2x2
+
+
+def misfit(shape) -> str:
+    return rf"must have shape \(N, OH, OW, C\) = \(2, 2, 2, 3\), got shape {re.escape(str(shape))}"
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("shape", [(1, 2, 2, 3), (2, 2, 2, 4), (2, 3, 2, 3), (2, 2, 2)])
+def test_max_pool2d_backward_rejects_dy_and_argmax_that_do_not_fit(path, shape):
+    with PATHS[path]():
+        y, (argmax, x_shape, window) = max_pool2d_forward(X)
+        with pytest.raises(ValueError, match="max_pool2d_backward: dy " + misfit(shape)):
+            max_pool2d_backward(np.ones(shape), (argmax, x_shape, window))
+        with pytest.raises(ValueError, match="max_pool2d_backward: argmax " + misfit(shape)):
+            max_pool2d_backward(y, (np.zeros(shape, np.int64), x_shape, window))
+        (dx,) = max_pool2d_backward(y, (argmax, x_shape, window))  # the cache as made
+    assert dx.shape == X.shape
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_max_pool2d_backward_rejects_a_float_argmax_and_a_foreign_window(path):
+    with PATHS[path]():
+        y, (argmax, x_shape, window) = max_pool2d_forward(X)
+        with pytest.raises(
+            TypeError, match="max_pool2d_backward: argmax must be an integer array.*float64"
+        ):
+            max_pool2d_backward(y, (argmax.astype(np.float64), x_shape, window))
+        wider = window_geometry("test", (2, 9, 9, 3), (2, 2), (2, 2), "valid")  # 4x4 out
+        with pytest.raises(
+            ValueError,
+            match=r"max_pool2d_backward: the window's output 4x4 does not fit x_shape "
+            r"\(2, 5, 4, 3\)",
+        ):
+            max_pool2d_backward(
+                np.ones((2, 4, 4, 3)), (np.zeros((2, 4, 4, 3), int), x_shape, wider)
+            )
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_avg_pool2d_backward_rejects_a_dy_that_does_not_fit(path):
+    with PATHS[path]():
+        y, cache = avg_pool2d_forward(X)
+        with pytest.raises(ValueError, match="avg_pool2d_backward: dy " + misfit((2, 2, 2, 1))):
+            avg_pool2d_backward(np.ones((2, 2, 2, 1)), cache)
+        (dx,) = avg_pool2d_backward(y, cache)
+    assert dx.shape == X.shape

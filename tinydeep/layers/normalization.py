@@ -15,6 +15,12 @@ non-finite loss guard (tinydeep.callbacks.TerminateOnNaN) stops the step and nam
 moving statistics are written with `update_state`, so a model call that fails after this
 layer ran puts them back too.
 
+Dtypes. The weights take the dtype of the first input (tinydeep/layers/layer.py). A later
+input of another floating dtype promotes as NumPy promotes it, as through Dense and Conv2D:
+float64 data through float32 weights gives a float64 output, and the moving statistics stay
+float32 (ops.batch_norm promotes its operands before any kernel runs). An input that is not
+floating is a TypeError naming the layer.
+
 Shapes: x (N, C) or (N, H, W, C); gamma, beta, moving_mean, moving_variance (C,).
 The fused training-mode forward and backward are in tinydeep/ops/normalization.py.
 """

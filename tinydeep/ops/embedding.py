@@ -18,12 +18,9 @@ from tinydeep.sparse import RowSparseGrad
 from tinydeep.tensor import differentiable
 
 
-def check_ids(op: str, table, ids) -> None:
-    """Raise unless `table` is (V, D) and every id is an integer in [0, V).
-
-    NumPy would read a negative id as counting from the end and return a row silently, so
-    the range is checked here, not left to indexing.
-    """
+def check_table_and_ids(op: str, table, ids) -> None:
+    """Raise unless `table` is (V, D) and `ids` integers: shapes and dtypes, nothing read
+    from the device."""
     if table.ndim != 2:
         raise ValueError(f"{op}: table must be (V, D), got shape {table.shape}")
     if ids.dtype.kind not in "iu":
@@ -31,6 +28,13 @@ def check_ids(op: str, table, ids) -> None:
             f"{op}: ids must be an integer array, got dtype {ids.dtype}; pass e.g. "
             "numpy.asarray(ids, dtype=numpy.int64) (a Python list becomes a float32 tensor)"
         )
+
+
+def check_ids_in_range(op: str, table, ids) -> None:
+    """Raise unless every id is in [0, V). NumPy would read a negative id as counting from
+    the end and return a row silently, so the range is checked here, not left to indexing.
+    This reads the ids' values: on the GPU the kernel flags a bad id as it gathers instead,
+    to wait for the device once."""
     if ids.size == 0:
         return
     rows = table.shape[0]
@@ -52,10 +56,26 @@ def gather_rows_sum(table, ids):
     return table[ids].sum(axis=1)
 
 
-@kernelized  # tinydeep_kernels.cuda replaces the whole forward, the CPU only the gather
+# The forwards' checks of shapes and dtypes run before the reference or a kernel
+# (kernelized(check=...)): every device gets them, once. The range check reads the ids, so
+# it stays in each: the reference's check_ids_in_range, the CUDA kernel's flag.
+
+
+def check_embedding(table, ids) -> None:
+    check_table_and_ids("embedding", table, ids)
+
+
+def check_embedding_sum(table, ids) -> None:
+    check_table_and_ids("embedding_sum", table, ids)
+    if ids.ndim != 2:
+        raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
+
+
+# tinydeep_kernels.cuda replaces the whole forward, the CPU only the gather
+@kernelized(check=check_embedding)
 def embedding_forward(table, ids):
     """y = table[ids]: y[..., :] is row ids[...] of the table; y (..., D)."""
-    check_ids("embedding", table, ids)
+    check_ids_in_range("embedding", table, ids)
     return gather_rows(table, ids), (ids, table.shape)
 
 
@@ -67,12 +87,10 @@ def embedding_backward(dy, cache):
     return RowSparseGrad(ids.reshape(-1), dy.reshape(-1, shape[1]), shape), None
 
 
-@kernelized
+@kernelized(check=check_embedding_sum)
 def embedding_sum_forward(table, ids):
     """y[n] = sum over k of table[ids[n, k]]; ids (N, K), y (N, D)."""
-    check_ids("embedding_sum", table, ids)
-    if ids.ndim != 2:
-        raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
+    check_ids_in_range("embedding_sum", table, ids)
     return gather_rows_sum(table, ids), (ids, table.shape)
 
 

@@ -14,10 +14,20 @@ Shapes: N, H, W, C (channels last, as in Keras); M = N*H*W, the number of elemen
   x, y (N, C) or (N, H, W, C) (any rank >= 2: the statistics run over all axes but the last);
   gamma, beta, mean, var (C,).
 
-Read in order: batch_moments, batch_norm_forward, batch_norm_backward.
+Dtypes. The operands promote as NumPy promotes them, as in every tinydeep op (float64 x with
+float32 gamma gives float64 y; integer x promotes to a float, as x - mean does), but here
+explicitly, before the kernels run: batch_norm_forward casts all five to their common
+floating dtype, so the reference, the Numba kernels and the CUDA kernels (whose operands
+share one type) all see one dtype. dy must then have y's dtype and shape, as every gradient
+has that of what it is the gradient of (tinydeep/tensor.py casts them so).
+
+Read in order: batch_moments, batch_norm_forward (its checks, then the promotion),
+batch_norm_backward.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from tinydeep.backend import kernelized, xp_of
 from tinydeep.tensor import Tensor, differentiable
@@ -60,9 +70,25 @@ def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
                 f"batch_norm: {name} must have shape ({channels},), one value per channel of "
                 f"x {x.shape}, got {value.shape}"
             )
+    x, gamma, beta, mean, var = promoted(x, gamma, beta, mean, var)
     inv_std = 1 / xp_of(x).sqrt(var + epsilon)  # (C,)
     y, x_hat = batch_norm_normalize(x, gamma, beta, mean, inv_std)
     return y, (x_hat, gamma, inv_std)
+
+
+def promoted(x, gamma, beta, mean, var) -> tuple:
+    """(x, gamma, beta, mean, var) cast to their common dtype, NumPy's promotion, which must
+    be floating: float64 x with float32 gamma all in float64, integer x in the float it
+    promotes to. An array already in that dtype is not copied."""
+    operands = {"x": x, "gamma": gamma, "beta": beta, "mean": mean, "var": var}
+    dtype = np.result_type(*(a.dtype for a in operands.values()))
+    if dtype.kind != "f":
+        received = ", ".join(f"{name} {a.dtype}" for name, a in operands.items())
+        raise TypeError(
+            f"batch_norm: expected operands that promote to a floating-point dtype, got "
+            f"{received}, which promote to {dtype}; cast x to a float, e.g. x.astype('float32')"
+        )
+    return tuple(a.astype(dtype, copy=False) for a in operands.values())
 
 
 @kernelized
@@ -73,7 +99,31 @@ def batch_norm_normalize(x, gamma, beta, mean, inv_std):
     return x_hat * gamma + beta, x_hat
 
 
-@kernelized
+def check_batch_norm_backward(dy, cache, needs_grad=(True, True, True)) -> None:
+    """Before the reference or a kernel: dy must have y's shape and dtype, which are x_hat's,
+    and gamma, inv_std be (C,) in that dtype. The kernels read dy and x_hat element by
+    element, gamma and inv_std per channel, by x_hat's shape; the CUDA ones in one dtype."""
+    x_hat, gamma, inv_std = cache
+    if dy.shape != x_hat.shape:
+        raise ValueError(
+            f"batch_norm_backward: dy must have the shape of the forward's y, "
+            f"{x_hat.shape}, got shape {dy.shape}"
+        )
+    for name, a in (("gamma", gamma), ("inv_std", inv_std)):
+        if a.shape != x_hat.shape[-1:]:
+            raise ValueError(
+                f"batch_norm_backward: the cache's {name} must have shape "
+                f"{x_hat.shape[-1:]}, one value per channel of y {x_hat.shape}, got {a.shape}"
+            )
+    for name, a in (("dy", dy), ("the cache's gamma", gamma), ("the cache's inv_std", inv_std)):
+        if a.dtype != x_hat.dtype:
+            raise TypeError(
+                f"batch_norm_backward: {name} must have the dtype of the forward's y, "
+                f"{x_hat.dtype}, got {a.dtype}"
+            )
+
+
+@kernelized(check=check_batch_norm_backward)
 def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
     """(dx, dgamma, dbeta) for training mode, where mean and var are functions of x.
 
