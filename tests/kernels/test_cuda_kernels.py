@@ -22,8 +22,8 @@ import tinydeep as td
 from tinydeep import backend, sparse
 from tinydeep.ops import conv, elementwise, normalization, pool
 
-# Not `from tinydeep.ops import embedding`: that name is the op, which shadows its module.
-from tinydeep.ops.embedding import embedding_forward, embedding_sum_forward
+# The module, by name: `from tinydeep.ops import embedding` is the op, which shadows it.
+embedding_ops = importlib.import_module("tinydeep.ops.embedding")
 
 pytestmark = needs_gpu
 
@@ -304,12 +304,12 @@ def test_embedding_forward_is_the_reference_exactly(dtype, rows, d, ids_shape, s
     table = gpu(rng.standard_normal((rows, d)), dtype)
     ids = gpu(rng.integers(0, rows, ids_shape))
     y, cache = kernels().embedding_forward(table, ids)
-    want_y, want_cache = reference(embedding_forward, table, ids)
+    want_y, want_cache = reference(embedding_ops.embedding_forward, table, ids)
     assert_close(y, want_y, exact=True)
     assert cache[0] is ids and cache[1] == want_cache[1]
     if len(ids_shape) == 2:
         y, _ = kernels().embedding_sum_forward(table, ids)
-        want_y, _ = reference(embedding_sum_forward, table, ids)
+        want_y, _ = reference(embedding_ops.embedding_sum_forward, table, ids)
         assert_close(y, want_y, dtype)
 
 
@@ -323,7 +323,7 @@ def test_embedding_out_of_range_ids_raise_as_in_the_reference(op, bad):
         getattr(kernels(), op)(table, ids)
     # The dtype is checked before dispatch (tinydeep/ops/embedding.py), for either device.
     with pytest.raises(TypeError, match=f"{name}: ids must be an integer array"):
-        getattr(embedding, op)(table, ids.astype(np.float32))
+        getattr(embedding_ops, op)(table, ids.astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
