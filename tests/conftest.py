@@ -10,7 +10,8 @@ shape, not on a regression.
 
 Tests that need the real data sets read them from the folder in the environment variable
 TINYDEEP_DATA (.ci/run points it at ../shared/data) and skip, naming the missing folder,
-when it is absent; the PyTorch cross-checks skip without PyTorch (`pip install -e ".[torch]"`).
+when it is absent; the PyTorch cross-checks skip without PyTorch (`pip install -e ".[torch]"`),
+and the NVRTC compile of the CUDA kernels without its extra (`pip install -e ".[cuda-compile]"`).
 
 In CI (TINYDEEP_NO_SKIPS=1, set by .ci/run) a skip is a failure: a test that cannot run
 there is a guarantee nobody is checking. The one exception is the CUDA tests on a machine
