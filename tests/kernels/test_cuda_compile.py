@@ -119,13 +119,8 @@ LAUNCHES = {
         scalars=numbers("rows d k"),
         raw_ndim={"table": 2, "ids": 2},
     ),
-    # normalization.py: the (C,) operands are arrays, M a Python int; an integer x comes
-    # with a float64 mean (x2.mean())
-    "batch_moments_sum_squared_deviations": Launches(
-        types=({"X": "float32", "T": "float32"},)
-        + pairs("X", "T", ("float64",) + INTEGERS, ("float64",))
-    ),
-    "batch_norm_sum_products": Launches(),
+    # normalization.py: the (C,) operands are arrays, M a Python int (the channel sums are
+    # normalization.cu's, compiled above)
     "batch_norm_normalize": Launches(),
     "batch_norm_backward": Launches(scalars=numbers("m")),
     # optim.py: param, grad and the state are arrays, every hyper-parameter a number
