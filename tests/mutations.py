@@ -401,6 +401,24 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "cuda-channel-sums-typo",
+        "normalization.cu's channel sums read a[chanel]: the CUDA source no longer compiles",
+        (("kernels/cuda/normalization.cu", "v -= a[channel];", "v -= a[chanel];"),),
+        ("tests/kernels/test_cuda_compile.py",),
+    ),
+    Mutation(
+        "cuda-relu-typo",
+        "the ReLU ElementwiseKernel's body names an undefined variable (z for x)",
+        (
+            (
+                "kernels/cuda/elementwise.py",
+                '"y = (x > (T)0 || x != x) ? x : (T)0"',
+                '"y = (z > (T)0 || x != x) ? x : (T)0"',
+            ),
+        ),
+        ("tests/kernels/test_cuda_compile.py",),
+    ),
+    Mutation(
         "grad-dtype-unchecked",
         "step() lets a gradient of another dtype than its parameter through to the updates",
         (("tinydeep/optim.py", "if grad.dtype != p.data.dtype:", "if False:"),),
