@@ -424,6 +424,8 @@ def main() -> int:
             json_figures(part, args.out / "resnet.json", keys)
         elif part.name == "depth":
             depth_figures(part, args.out / "depth.json")
+        elif part.name == "gradcheck" and part.status == "passed":
+            part.figures["result"] = output.strip().splitlines()[-1]
         write_summary(parts, info, args.out)  # after every part: a run killed midway keeps it
 
     failed = write_summary(parts, info, args.out)
