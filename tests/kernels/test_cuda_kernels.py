@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -503,3 +508,56 @@ def test_a_training_step_on_cuda_matches_the_cpu(optimizer):
         results.append([host(w.data) for w in model.weights])
     for got, want in zip(results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+# ---- the NVRTC compile test compiles what CuPy launches ------------------------------------
+
+# Run in a fresh process with an empty kernel cache, so that CuPy compiles (and hands to its
+# cache's `save`) the source of each launch; prints whether the source that
+# tests/nvrtc_compile.py generates for the same launch is among them. CuPy prepends its
+# headers (#include <cupy/carray.cuh>, ...) when it compiles, in both cases.
+FAITHFUL = """
+import json, sys
+import cupy
+from cupy.cuda import compiler
+sources = []
+store = compiler._kernel_cache_backend
+original = store.save
+def save(name, payload, source):
+    sources.append(source)
+    return original(name, payload, source)
+store.save = save
+import nvrtc_compile as nc
+from tinydeep_kernels.cuda import elementwise, optim
+elementwise.relu_forward(cupy.arange(-5, 5, dtype=cupy.float32))
+p, g = cupy.ones(10, cupy.float32), cupy.ones(10, cupy.float32)
+optim.sgd_update(p, g, None, lr=0.1, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0)
+cupy.cuda.Device().synchronize()
+layout = nc.Layout("contiguous", ndim=1, contiguous=True, offsets_32bit=True)
+wanted = {
+    "relu_forward": nc.elementwise_source(elementwise._relu, nc.Launch({"T": "float32"}, layout)),
+    "sgd_update": nc.elementwise_source(
+        optim._sgd, nc.Launch({"T": "float32"}, layout, frozenset({"lr", "weight_decay"}))
+    ),
+}
+print(json.dumps({k: any(s.endswith(w) for s in sources) for k, w in wanted.items()}))
+"""
+
+
+def test_the_compile_test_generates_the_source_cupy_launches(tmp_path):
+    """tests/kernels/test_cuda_compile.py compiles sources it builds with CuPy's internals;
+    on a GPU, two real launches show that CuPy compiles those very sources. (Run as a script
+    on an H200, 2026-12-01: both equal after CuPy's header lines.)"""
+    tests = Path(__file__).resolve().parent.parent
+    path = os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "CUPY_CACHE_DIR": str(tmp_path), "PYTHONPATH": path}
+    env.pop("CUPY_CACHE_IN_MEMORY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", FAITHFUL], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "relu_forward": True,
+        "sgd_update": True,
+    }
