@@ -203,7 +203,7 @@ def load_example(path: Path):
 
 def test_depth_study_tiny_run_writes_its_csv_json_and_plots(data_root, tmp_path):
     """All three experiments at a tiny size, two folds: every file is written, one record per
-    network and fold, with the fields and value ranges the README's plots read."""
+    network and fold, with the fields and value ranges the plots of docs/depth_study.md read."""
     data_dir = data_root("fashion-mnist").parent
     out, copy = tmp_path / "out", tmp_path / "copy.json"
     args = [
