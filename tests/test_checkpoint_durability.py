@@ -1,5 +1,8 @@
 """tinydeep/checkpoint.py under attack: saves killed mid-write, and hostile files.
 
+The machinery under test is tinydeep/safe_npz.py (atomic writes, the cleanup of killed saves,
+the bounded reader), exercised through checkpoint.py's save and load, as a user meets it.
+
 Read in this order:
 1. test_a_save_killed_at_random_moments_leaves_a_complete_checkpoint: a child process saves
    checkpoints in a loop and is killed with SIGKILL at random moments; the file always loads
@@ -30,7 +33,7 @@ import numpy as np
 import pytest
 
 import tinydeep as td
-from tinydeep import checkpoint
+from tinydeep import checkpoint, safe_npz
 from tinydeep.checkpoint import CheckpointError
 from tinydeep.layers import BatchNormalization, Conv2D, Dense, Flatten, Sequential
 
@@ -491,7 +494,7 @@ def test_the_next_save_deletes_only_the_temporaries_of_dead_savers_of_this_host(
     the next save to NAME; a live process's file, another host's, and another name's stay."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    host = checkpoint._HOST
+    host = safe_npz._HOST
     left = {
         "dead": tmp_path / f".w.npz.{host}-{dead.pid}.a1b2c3.tmp",
         "live": tmp_path / f".w.npz.{host}-{os.getpid()}.d4e5f6.tmp",
@@ -504,3 +507,23 @@ def test_the_next_save_deletes_only_the_temporaries_of_dead_savers_of_this_host(
     kept = {kind for kind, file in left.items() if file.exists()}
     assert kept == {"live", "other host", "other name"}
     assert len(list(tmp_path.glob(".*.tmp"))) == 3  # and the save left none of its own
+
+
+def test_a_save_that_fails_midway_keeps_the_previous_file_and_leaves_no_temporary(
+    tmp_path, monkeypatch
+):
+    """An exception while the archive is written (a full disk, say, after half of it) leaves
+    the file of the previous save, byte for byte, and no temporary file."""
+    path = tmp_path / "w.npz"
+    small_model().save_weights(path)
+    before = path.read_bytes()
+
+    def half_then_full(file, **arrays):
+        file.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        small_model().save_weights(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]
