@@ -3,10 +3,10 @@
 In order: each optimizer against steps worked out by hand from its equations; against
 torch.optim for 20 steps (skipped without torch); FTRL against a per-coordinate loop of
 McMahan et al.'s Algorithm 1; row-sparse gradients against their dense equivalents; in-place
-updates; the constructors' keywords; Keras-style binding; two optimizers in one step; state_dict round trips through
-JSON and npz; learning-rate schedules; clip_grad_norm; every error (a gradient of another
-dtype or shape than its parameter changes nothing, on the reference path and with the CPU
-kernels on); the GPU path.
+updates; the constructors' keywords; Keras-style binding; two optimizers in one step;
+state_dict round trips through JSON and npz; learning-rate schedules; clip_grad_norm; every
+error (a gradient of another dtype or shape than its parameter changes nothing, on the
+reference path and with the CPU kernels on); the GPU path.
 """
 
 from __future__ import annotations

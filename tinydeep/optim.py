@@ -95,11 +95,13 @@ class Optimizer(OptimizerState):
     """Updates a list of trainable Tensors from their gradients; each subclass gives a rule.
 
     A subclass sets `hyper_parameters`, its constructor's keywords and defaults in order
-    (tinydeep/optim_state.py turns the table into the constructor), and defines, for one
-    parameter's array `data` and its group's hyper-parameters `group`:
+    (tinydeep/optim_state.py turns the table into the constructor and checks each value: a
+    number >= 0, or in [0, 1) when named in `fractions`), and defines, for one parameter's
+    array `data` and its group's hyper-parameters `group`:
       _init_state(data, group)            its state arrays, before its first update
       _update(data, grad, state, group)   the update, in place, from a dense gradient
       _updates_rows(group)                whether a zero gradient leaves a row unchanged
+    and `_check(group)` for any rule its table cannot say (SGD's nesterov, Adam's betas).
     """
 
     def _init_state(self, data, group: dict) -> dict:
@@ -194,6 +196,7 @@ class SGD(Optimizer):
     either, they are made dense (a zero gradient still moves a row).
     """
 
+    # The constructor, SGD(params, lr, momentum, ...): each keyword in order, with its default.
     hyper_parameters: ClassVar[dict] = {
         "lr": 0.01,
         "momentum": 0.0,
@@ -201,7 +204,7 @@ class SGD(Optimizer):
         "nesterov": False,
         "weight_decay": 0.0,
     }
-    fractions = ("momentum", "dampening")
+    fractions = ("momentum", "dampening")  # in [0, 1); the other numbers >= 0
 
     def _check(self, group: dict) -> None:
         super()._check(group)
