@@ -421,7 +421,7 @@ MUTATIONS = [
     Mutation(
         "grad-dtype-unchecked",
         "step() lets a gradient of another dtype than its parameter through to the updates",
-        (("tinydeep/optim.py", "if grad.dtype != p.data.dtype:", "if False:"),),
+        (("tinydeep/optim_state.py", "if grad.dtype != p.data.dtype:", "if False:"),),
         ("tests/test_optim.py",),
     ),
     Mutation(

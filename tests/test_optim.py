@@ -3,14 +3,15 @@
 In order: each optimizer against steps worked out by hand from its equations; against
 torch.optim for 20 steps (skipped without torch); FTRL against a per-coordinate loop of
 McMahan et al.'s Algorithm 1; row-sparse gradients against their dense equivalents; in-place
-updates; Keras-style binding; two optimizers in one step; state_dict round trips through
-JSON and npz; learning-rate schedules; clip_grad_norm; every error (a gradient of another
-dtype or shape than its parameter changes nothing, on the reference path and with the CPU
-kernels on); the GPU path.
+updates; the constructors' keywords; Keras-style binding; two optimizers in one step;
+state_dict round trips through JSON and npz; learning-rate schedules; clip_grad_norm; every
+error (a gradient of another dtype or shape than its parameter changes nothing, on the
+reference path and with the CPU kernels on); the GPU path.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import math
@@ -347,6 +348,37 @@ def test_keras_style_construction_and_bind():
     assert SGD([p], 0.3).lr == 0.3 and Adam(learning_rate=0.2).lr == 0.2
     assert optim.Adagrad is AdaGrad and optim.Ftrl is FTRL
     assert "SGD(lr=0.5" in repr(opt) and "1 params in 1 group(s)" in repr(opt)
+
+
+CONSTRUCTORS = {  # each optimizer's keywords in positional order, with defaults (as before)
+    SGD: "lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0",
+    AdaGrad: "lr=0.01, initial_accumulator_value=0.0, eps=1e-10, weight_decay=0.0, lr_decay=0.0",
+    Adam: "lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0",
+    AdamW: "lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01",
+    FTRL: "lr=0.05, lr_power=-0.5, l1=0.0, l2=0.0, initial_accumulator_value=0.1, beta=0.0",
+}
+
+
+@pytest.mark.parametrize("make", CONSTRUCTORS, ids=lambda c: c.__name__)
+def test_constructors_take_their_keywords_in_order_with_their_defaults(make):
+    signature = inspect.signature(make)
+    assert str(signature) == f"(params=None, {CONSTRUCTORS[make]}, *, learning_rate=None)"
+    expected = {k: v.default for k, v in signature.parameters.items()}
+    del expected["params"], expected["learning_rate"]
+    assert make().defaults == expected
+    # values given by position land on the keywords in that order (0.5 fits every range)
+    given = {"lr": 0.5, "betas": (0.5, 0.5), "nesterov": False, "lr_power": -1.0}
+    values = [given.get(k, 0.5) for k in expected]
+    opt = make([p := param([1.0])], *values)
+    assert opt.defaults == dict(zip(expected, values))
+    assert opt.param_groups == [{**opt.defaults, "params": [p]}]
+    name = make.__name__
+    with pytest.raises(TypeError, match=f"{name}: too many positional arguments"):
+        make(None, *values, 0.5)
+    with pytest.raises(TypeError, match=f"{name}: got an unexpected keyword argument 'lrr'"):
+        make(lrr=0.1)
+    with pytest.raises(TypeError, match=f"{name}: multiple values for argument 'lr'"):
+        make(None, 0.1, lr=0.1)
 
 
 def test_param_groups_take_their_own_settings():

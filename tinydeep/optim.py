@@ -7,17 +7,22 @@ parameter's array in place (layers keep holding the same Tensor objects), then
     holds the update equations and changes its arrays in place. It is the readable reference,
     written once against `xp` (NumPy or CuPy); a kernel of the same name in
     `tinydeep_kernels` replaces it when one exists (tinydeep/backend.py: kernelized).
-  - a small class that keeps the hyper-parameters and the per-parameter state, and calls it.
+  - a small class right after it: its hyper-parameters as one table (the constructor's
+    keywords and defaults), the state arrays it keeps per parameter, and the call.
 
-Read in this order:
-  1. Optimizer                 param groups, step() for every optimizer, state_dict, bind
+Read in this order, the rules from the simplest up:
+  1. Optimizer                 step(): per parameter, make its state, then apply the rule
   2. sgd_update, SGD           the update rules, each with its equations in the docstring,
   3. adagrad_update, AdaGrad   each matching PyTorch's (torch.optim) step for step
   4. adam_update, Adam, AdamW
   5. ftrl_update, FTRL         FTRL-Proximal, TensorFlow's / Keras's `Ftrl`
   6. clip_grad_norm            rescaling all gradients to a maximum global L2 norm
-Learning-rate schedules (StepDecay, CosineDecay, LinearWarmup) are in tinydeep/schedules.py,
-and importable from here too (`optim.StepDecay`, or Keras's `optimizers.schedules.StepDecay`).
+What an optimizer holds is in tinydeep/optim_state.py, the base of `Optimizer`: the one
+constructor that reads each class's table (with Keras's `learning_rate=` for `lr`), param
+groups (PyTorch's), the checks of hyper-parameters, gradients and arrays, and
+state_dict / load_state_dict. Learning-rate schedules (StepDecay, CosineDecay, LinearWarmup)
+are in tinydeep/schedules.py, and importable from here too (`optim.StepDecay`, or Keras's
+`optimizers.schedules.StepDecay`).
 
 Row-sparse gradients. An embedding table's gradient is a `RowSparseGrad` (tinydeep/sparse.py).
 Where an update rule leaves a row with a zero gradient unchanged (SGD without momentum or
@@ -43,11 +48,22 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import ClassVar
 
 import numpy as np
 
-from tinydeep import backend, schedules
+from tinydeep import schedules
 from tinydeep.backend import kernelized, xp_of
+from tinydeep.optim_state import (
+    OptimizerState,
+    Params,
+    as_number,
+    check_adagrad_update,
+    check_adam_update,
+    check_ftrl_update,
+    check_sgd_update,
+    is_array,
+)
 from tinydeep.schedules import CosineDecay, LinearWarmup, Schedule, StepDecay
 from tinydeep.sparse import RowSparseGrad
 from tinydeep.tensor import Tensor
@@ -63,164 +79,41 @@ __all__ = [
     "Ftrl",
     "LinearWarmup",
     "Optimizer",
+    "Params",
     "Schedule",
     "StepDecay",
     "clip_grad_norm",
     "schedules",
 ]
 
-Params = Iterable[Tensor] | Iterable[dict]
-
 
 # --------------------------------------------------------------------------------------------
-# 1. The base class: param groups, the step loop, state_dict
+# 1. The step every optimizer takes
 
 
-class Optimizer:
-    """Updates a list of trainable Tensors from their gradients; subclasses give the rule.
+class Optimizer(OptimizerState):
+    """Updates a list of trainable Tensors from their gradients; each subclass gives a rule.
 
-    params: an iterable of Tensors, or of dicts ("param groups", as in PyTorch), each with a
-        "params" entry and any hyper-parameters that differ from the constructor's, e.g.
-        `Adam([{"params": encoder}, {"params": head, "lr": 1e-2}], lr=1e-3)`. Or None, for
-        the Keras style: `SGD(learning_rate=0.1)` now, `bind(params)` later (a model's compile
-        does that).
-
-    param_groups: list of dicts, every hyper-parameter of the group plus "params".
-    state: per parameter (Tensors hash by identity), a dict with "step" (updates done) and the
-        optimizer's arrays, made on the parameter's first update.
+    A subclass sets `hyper_parameters`, its constructor's keywords and defaults in order
+    (tinydeep/optim_state.py turns the table into the constructor and checks each value: a
+    number >= 0, or in [0, 1) when named in `fractions`), and defines, for one parameter's
+    array `data` and its group's hyper-parameters `group`:
+      _init_state(data, group)            its state arrays, before its first update
+      _update(data, grad, state, group)   the update, in place, from a dense gradient
+      _updates_rows(group)                whether a zero gradient leaves a row unchanged
+    and `_check(group)` for any rule its table cannot say (SGD's nesterov, Adam's betas).
     """
 
-    def __init__(self, params: Params | None, defaults: dict):
-        self.name = type(self).__name__
-        self.defaults = self._checked(defaults)
-        self.param_groups: list[dict] = []
-        self.state: dict[Tensor, dict] = {}
-        if params is not None:
-            self.bind(params)
-
-    # ---- what subclasses define ------------------------------------------------------------
-
-    def _check(self, group: dict) -> None:
-        """Validate the group's hyper-parameters, converting them to plain floats in place."""
-        group["lr"] = _number(self.name, "lr", group["lr"])
-
     def _init_state(self, data, group: dict) -> dict:
-        """The state arrays of a parameter with array `data`, before its first update."""
         return {}
 
     def _update(self, data, grad, state: dict, group: dict) -> None:
-        """Update the array `data` in place from its dense gradient `grad`."""
         raise NotImplementedError
 
     def _updates_rows(self, group: dict) -> bool:
-        """True when a zero gradient leaves a row unchanged, so a RowSparseGrad can update
-        only its rows; False makes step() hand `_update` the dense gradient."""
+        """True lets a RowSparseGrad update only its rows; False makes step() hand `_update`
+        the dense gradient."""
         return False
-
-    # ---- params and their groups -----------------------------------------------------------
-
-    def bind(self, params: Params) -> Optimizer:
-        """Give the optimizer its parameters (Keras style, after `SGD(learning_rate=...)`).
-
-        Binding again to the same parameters does nothing (a model compiled twice); binding
-        an optimizer that holds other parameters is an error: make a new optimizer.
-        """
-        groups = self._groups_of(params)
-        if self.param_groups:
-            held = [p for g in self.param_groups for p in g["params"]]
-            given = [p for g in groups for p in g["params"]]
-            if len(held) == len(given) and all(a is b for a, b in zip(held, given)):
-                return self
-            raise ValueError(
-                f"{self.name}: already holds {len(held)} parameters, got {len(given)} others "
-                "to bind; make a new optimizer for another model"
-            )
-        self.param_groups = groups
-        return self
-
-    def _groups_of(self, params: Params) -> list[dict]:
-        """Checked param groups: each hyper-parameter filled in, each parameter trainable."""
-        if isinstance(params, (Tensor, dict)) or not isinstance(params, Iterable):
-            kind = type(params).__name__
-            raise TypeError(
-                f"{self.name}: params must be an iterable of Tensors or of param-group dicts, "
-                f"got a {kind}" + ("; pass [tensor]" if isinstance(params, Tensor) else "")
-            )
-        items = list(params)
-        if not items:
-            raise ValueError(f"{self.name}: params is empty; expected at least one Tensor")
-        if not all(isinstance(item, dict) for item in items):
-            items = [{"params": items}]
-        allowed = set(self.defaults) | {"params", "initial_lr", "learning_rate"}
-        groups, seen = [], set()
-        for i, given in enumerate(items):
-            if not isinstance(given, dict) or "params" not in given:
-                raise TypeError(
-                    f"{self.name}: param group {i} must be a dict with a 'params' entry, got "
-                    f"{type(given).__name__} (params are all Tensors or all dicts)"
-                )
-            unknown = sorted(set(given) - allowed)
-            if unknown:
-                raise ValueError(
-                    f"{self.name}: param group {i} has unknown option(s) {unknown}; "
-                    f"expected some of {sorted(allowed - {'learning_rate'})}"
-                )
-            group = {**self.defaults, **given}
-            if "learning_rate" in group:
-                group["lr"] = _pick_lr(self.name, given.get("lr"), group.pop("learning_rate"))
-            tensors = group["params"]
-            tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-            if not tensors:
-                raise ValueError(f"{self.name}: param group {i} has no params; expected Tensors")
-            for j, p in enumerate(tensors):
-                where = f"params[{j}]" if len(items) == 1 else f"param group {i}, params[{j}]"
-                self._check_param(p, where)
-                if id(p) in seen:
-                    raise ValueError(
-                        f"{self.name}: a parameter (shape {p.shape}) appears twice; each "
-                        "must appear once, or it would be updated twice per step"
-                    )
-                seen.add(id(p))
-            group["params"] = tensors
-            groups.append(self._checked(group))
-        return groups
-
-    def _check_param(self, p, where: str) -> None:
-        if not isinstance(p, Tensor):
-            raise TypeError(f"{self.name}: {where} must be a Tensor, got {type(p).__name__}")
-        if not p.requires_grad:
-            raise ValueError(
-                f"{self.name}: {where} (shape {p.shape}) does not require a gradient; "
-                "expected trainable Tensors (requires_grad=True)"
-            )
-
-    def _checked(self, group: dict) -> dict:
-        group = dict(group)
-        self._check(group)
-        if "initial_lr" in group:  # set by a schedule: the rate it scales
-            group["initial_lr"] = _number(self.name, "initial_lr", group["initial_lr"])
-        return group
-
-    def _params(self) -> list[Tensor]:
-        return [p for group in self.param_groups for p in group["params"]]
-
-    # ---- the learning rate that schedules set ----------------------------------------------
-
-    @property
-    def lr(self) -> float:
-        """The first group's learning rate (the constructor's, before bind)."""
-        return (self.param_groups[0] if self.param_groups else self.defaults)["lr"]
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        """Set the learning rate of every group (and of groups bound later)."""
-        value = _number(self.name, "lr", value)
-        for group in [self.defaults, *self.param_groups]:
-            group["lr"] = value
-
-    learning_rate = lr  # the Keras name
-
-    # ---- one step ----------------------------------------------------------------------------
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (set `.grad` to None) before the next backward."""
@@ -252,187 +145,23 @@ class Optimizer:
                     grad = grad.to_dense()  # the rule moves zero-gradient rows too
                 self._update(p.data, grad, state, group)
 
-    def _check_gradients(self) -> None:
-        """Every gradient against its parameter, before any parameter or state changes, so a
-        step that raises changes nothing. A gradient must have its parameter's shape and
-        dtype, as in PyTorch (backward() casts every gradient so): the CUDA kernels take one
-        dtype for all their arrays, and NumPy would round a float64 gradient into a float32
-        parameter silently, so a gradient of another dtype is an error on every device."""
-        several = len(self.param_groups) > 1
-        for i, group in enumerate(self.param_groups):
-            for j, p in enumerate(group["params"]):
-                grad = p.grad
-                if grad is None:
-                    continue
-                where = f"param group {i}, params[{j}]" if several else f"params[{j}]"
-                if tuple(grad.shape) != p.data.shape:
-                    raise ValueError(
-                        f"{self.name}: a parameter of shape {p.data.shape} has a gradient "
-                        f"of shape {tuple(grad.shape)}; expected the same shape ({where})"
-                    )
-                if grad.dtype != p.data.dtype:
-                    raise TypeError(
-                        f"{self.name}: a parameter of dtype {p.data.dtype} has a gradient of "
-                        f"dtype {grad.dtype} ({where}, shape {p.data.shape}); expected the "
-                        f"parameter's dtype: cast the gradient to {p.data.dtype}"
-                    )
-                if isinstance(grad, RowSparseGrad) and grad.indices.dtype.kind not in "iu":
-                    raise TypeError(
-                        f"{self.name}: the row-sparse gradient of {where} has indices of "
-                        f"dtype {grad.indices.dtype}; expected integers"
-                    )
-
     def _update_rows(self, data, grad: RowSparseGrad, state: dict, group: dict) -> None:
         """The dense rule on the gathered rows of `data` and of each state array, written
         back; `grad` is coalesced, so each row is read and written once."""
         rows = grad.indices
         row_data = data[rows]  # (K, *R) copies: fancy indexing gathers
-        row_state = {k: v[rows] if _is_array(v) else v for k, v in state.items()}
+        row_state = {k: v[rows] if is_array(v) else v for k, v in state.items()}
         self._update(row_data, grad.values, row_state, group)
         data[rows] = row_data
         for k, v in row_state.items():
-            if _is_array(v):
+            if is_array(v):
                 state[k][rows] = v
             else:
                 state[k] = v
 
-    # ---- saving and restoring ----------------------------------------------------------------
-
-    def state_dict(self) -> dict:
-        """Everything needed to resume, in plain values:
-
-        {"optimizer": "Adam",
-         "state": {param_index: {"step": int, name: numpy array, ...}},
-         "param_groups": [{hyper-parameter: number/bool/list, ..., "params": [param_index]}]}
-
-        param_index counts the parameters across the groups, in order. The arrays are NumPy
-        copies (from the GPU too), for an npz file; everything else is JSON-safe (the JSON
-        round trip turns the int keys into strings and tuples into lists, which
-        load_state_dict accepts).
-        """
-        index = {id(p): i for i, p in enumerate(self._params())}
-        state = {index[id(p)]: {k: _saved(v) for k, v in s.items()} for p, s in self.state.items()}
-        groups = []
-        for group in self.param_groups:
-            saved = {k: _saved(v) for k, v in group.items() if k != "params"}
-            saved["params"] = [index[id(p)] for p in group["params"]]
-            groups.append(saved)
-        return {"optimizer": self.name, "state": state, "param_groups": groups}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyper-parameters and state saved by `state_dict()`, for the same parameters
-        in the same groups. Arrays go to each parameter's device and dtype, as copies."""
-        saved_name = state_dict.get("optimizer", self.name)
-        if saved_name != self.name:
-            raise ValueError(f"{self.name}: cannot load the state of a {saved_name} optimizer")
-        saved_groups = state_dict["param_groups"]
-        shape = [len(g["params"]) for g in self.param_groups]
-        saved_shape = [len(g["params"]) for g in saved_groups]
-        if shape != saved_shape:
-            raise ValueError(
-                f"{self.name}: the saved state has groups of {saved_shape} parameters; "
-                f"expected this optimizer's {shape}"
-            )
-        allowed = set(self.defaults) | {"initial_lr"}
-        groups = []
-        for own, saved in zip(self.param_groups, saved_groups):
-            options = {k: v for k, v in saved.items() if k != "params"}
-            unknown = sorted(set(options) - allowed)
-            if unknown:
-                raise ValueError(
-                    f"{self.name}: the saved param groups have unknown option(s) {unknown}; "
-                    f"expected some of {sorted(allowed)}"
-                )
-            groups.append(self._checked({**own, **options}))
-        params = self._params()
-        state = {}
-        for key, saved in state_dict["state"].items():
-            i = int(key)
-            if not 0 <= i < len(params):
-                raise ValueError(
-                    f"{self.name}: the saved state names parameter {i}; expected an index "
-                    f"below {len(params)}"
-                )
-            p = params[i]
-            state[p] = {k: self._restored(p, k, v) for k, v in saved.items()}
-        self.param_groups, self.state = groups, state
-
-    def _restored(self, p: Tensor, name: str, value):
-        if not _is_array(value):
-            return int(value) if name == "step" else value
-        if tuple(value.shape) != p.shape:
-            raise ValueError(
-                f"{self.name}: saved state '{name}' has shape {tuple(value.shape)}; expected "
-                f"the parameter's shape {p.shape}"
-            )
-        value = backend.to_device(value, p.device)
-        return xp_of(p.data).array(value, dtype=p.dtype, copy=True)
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
-        n = len(self._params())
-        return f"{self.name}({options}; {n} params in {len(self.param_groups)} group(s))"
-
-
-def _number(optimizer: str, key: str, value, low: float = 0.0, below: float | None = None):
-    """`value` as a float, or a ValueError unless it is a finite number, low <= value (< below)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and low <= value and (below is None or value < below)
-    if not ok:
-        expected = f"a number >= {low:g}" if below is None else f"a number in [{low:g}, {below:g})"
-        raise ValueError(f"{optimizer}: {key} must be {expected}, got {value!r}")
-    return float(value)
-
-
-def _pick_lr(optimizer: str, lr, learning_rate, default: float | None = None):
-    """`lr` or its Keras name `learning_rate`, whichever was given (an error if both differ)."""
-    if lr is not None and learning_rate is not None and lr != learning_rate:
-        raise ValueError(
-            f"{optimizer}: got lr={lr!r} and learning_rate={learning_rate!r}; expected one "
-            "of them (they are the same setting)"
-        )
-    return lr if lr is not None else learning_rate if learning_rate is not None else default
-
-
-def _is_array(value) -> bool:
-    return hasattr(value, "shape") and hasattr(value, "dtype") and not np.isscalar(value)
-
-
-def _saved(value):
-    """A state or hyper-parameter value as a plain one: NumPy copy, int, float, bool, list."""
-    if _is_array(value):
-        return np.array(backend.to_device(value, "cpu"), copy=True)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def check_like_param(op: str, param, **arrays) -> None:
-    """Before an `*_update` function's reference or kernel: param floating, and each of
-    `arrays` (the gradient and the state; None for state not made yet) on param's device,
-    of its shape and of its dtype. The kernels walk every array by param's size, and the
-    CUDA ones take one dtype for all."""
-    if param.dtype.kind != "f":
-        raise TypeError(f"{op}: param must be floating-point, got dtype {param.dtype}")
-    given = {name: a for name, a in arrays.items() if a is not None}
-    backend.check_same_device(op, [param, *given.values()])
-    for name, a in given.items():
-        if a.shape != param.shape:
-            raise ValueError(
-                f"{op}: {name} must have the shape of param, {param.shape}, got {a.shape}"
-            )
-        if a.dtype != param.dtype:
-            raise TypeError(
-                f"{op}: {name} must have the dtype of param, {param.dtype}, got {a.dtype}"
-            )
-
 
 # --------------------------------------------------------------------------------------------
 # 2. SGD
-
-
-def check_sgd_update(param, grad, buf, **hyper_parameters) -> None:
-    check_like_param("sgd_update", param, grad=grad, buf=buf)
 
 
 @kernelized(check=check_sgd_update)
@@ -467,34 +196,18 @@ class SGD(Optimizer):
     either, they are made dense (a zero gradient still moves a row).
     """
 
-    def __init__(
-        self,
-        params: Params | None = None,
-        lr: float | None = None,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
-        *,
-        learning_rate: float | None = None,
-    ):
-        defaults = {
-            "lr": _pick_lr("SGD", lr, learning_rate, 0.01),
-            "momentum": momentum,
-            "dampening": dampening,
-            "nesterov": nesterov,
-            "weight_decay": weight_decay,
-        }
-        super().__init__(params, defaults)
+    # The constructor, SGD(params, lr, momentum, ...): each keyword in order, with its default.
+    hyper_parameters: ClassVar[dict] = {
+        "lr": 0.01,
+        "momentum": 0.0,
+        "dampening": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
+    }
+    fractions = ("momentum", "dampening")  # in [0, 1); the other numbers >= 0
 
     def _check(self, group: dict) -> None:
         super()._check(group)
-        group["momentum"] = _number(self.name, "momentum", group["momentum"], 0.0, 1.0)
-        group["dampening"] = _number(self.name, "dampening", group["dampening"], 0.0, 1.0)
-        group["weight_decay"] = _number(self.name, "weight_decay", group["weight_decay"])
-        if not isinstance(group["nesterov"], bool):
-            nesterov = group["nesterov"]
-            raise TypeError(f"{self.name}: nesterov must be True or False, got {nesterov!r}")
         if group["nesterov"] and (group["momentum"] == 0 or group["dampening"] != 0):
             raise ValueError(
                 f"{self.name}: nesterov=True needs momentum > 0 and dampening = 0, got "
@@ -523,10 +236,6 @@ class SGD(Optimizer):
 # 3. AdaGrad
 
 
-def check_adagrad_update(param, grad, sum_sq, **hyper_parameters) -> None:
-    check_like_param("adagrad_update", param, grad=grad, sum_sq=sum_sq)
-
-
 @kernelized(check=check_adagrad_update)
 def adagrad_update(param, grad, sum_sq, *, clr, eps, weight_decay) -> None:
     """One AdaGrad step on `param` and its running sum of squared gradients, in place:
@@ -552,30 +261,13 @@ class AdaGrad(Optimizer):
     rows, unless weight_decay is set (then they are made dense, as it moves every row).
     """
 
-    def __init__(
-        self,
-        params: Params | None = None,
-        lr: float | None = None,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-        weight_decay: float = 0.0,
-        lr_decay: float = 0.0,
-        *,
-        learning_rate: float | None = None,
-    ):
-        defaults = {
-            "lr": _pick_lr("AdaGrad", lr, learning_rate, 0.01),
-            "initial_accumulator_value": initial_accumulator_value,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "lr_decay": lr_decay,
-        }
-        super().__init__(params, defaults)
-
-    def _check(self, group: dict) -> None:
-        super()._check(group)
-        for key in ("initial_accumulator_value", "eps", "weight_decay", "lr_decay"):
-            group[key] = _number(self.name, key, group[key])
+    hyper_parameters: ClassVar[dict] = {
+        "lr": 0.01,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+        "weight_decay": 0.0,
+        "lr_decay": 0.0,
+    }
 
     def _init_state(self, data, group: dict) -> dict:
         return {"sum": xp_of(data).full_like(data, group["initial_accumulator_value"])}
@@ -595,10 +287,6 @@ Adagrad = AdaGrad  # PyTorch's and Keras's spelling
 
 # --------------------------------------------------------------------------------------------
 # 4. Adam and AdamW
-
-
-def check_adam_update(param, grad, exp_avg, exp_avg_sq, **hyper_parameters) -> None:
-    check_like_param("adam_update", param, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
 
 
 @kernelized(check=check_adam_update)
@@ -634,25 +322,13 @@ class Adam(Optimizer):
     added to the gradient. Row-sparse gradients are made dense (PyTorch's dense semantics:
     the moments of every row decay each step)."""
 
+    hyper_parameters: ClassVar[dict] = {
+        "lr": 1e-3,
+        "betas": (0.9, 0.999),
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+    }
     _decoupled = False
-
-    def __init__(
-        self,
-        params: Params | None = None,
-        lr: float | None = None,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        *,
-        learning_rate: float | None = None,
-    ):
-        defaults = {
-            "lr": _pick_lr(type(self).__name__, lr, learning_rate, 1e-3),
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-        }
-        super().__init__(params, defaults)
 
     def _check(self, group: dict) -> None:
         super()._check(group)
@@ -660,10 +336,8 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{self.name}: betas must be a pair (beta1, beta2), got {betas!r}")
         group["betas"] = tuple(
-            _number(self.name, f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas)
+            as_number(self.name, f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas)
         )
-        group["eps"] = _number(self.name, "eps", group["eps"])
-        group["weight_decay"] = _number(self.name, "weight_decay", group["weight_decay"])
 
     def _init_state(self, data, group: dict) -> dict:
         xp = xp_of(data)
@@ -691,27 +365,12 @@ class AdamW(Adam):
     torch.optim.AdamW: each step first shrinks the parameter, param *= 1 - lr * weight_decay,
     then takes the Adam step on the plain gradient (see `adam_update`)."""
 
+    hyper_parameters: ClassVar[dict] = {**Adam.hyper_parameters, "weight_decay": 1e-2}
     _decoupled = True
-
-    def __init__(
-        self,
-        params: Params | None = None,
-        lr: float | None = None,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 1e-2,
-        *,
-        learning_rate: float | None = None,
-    ):
-        super().__init__(params, lr, betas, eps, weight_decay, learning_rate=learning_rate)
 
 
 # --------------------------------------------------------------------------------------------
 # 5. FTRL-Proximal
-
-
-def check_ftrl_update(param, grad, accum, linear, **hyper_parameters) -> None:
-    check_like_param("ftrl_update", param, grad=grad, accum=accum, linear=linear)
 
 
 @kernelized(check=check_ftrl_update)
@@ -763,38 +422,23 @@ class FTRL(Optimizer):
     lr must stay above 0, since the update divides by it: end a CosineDecay at min_lr > 0.
     """
 
-    def __init__(
-        self,
-        params: Params | None = None,
-        lr: float | None = None,
-        lr_power: float = -0.5,
-        l1: float = 0.0,
-        l2: float = 0.0,
-        initial_accumulator_value: float = 0.1,
-        beta: float = 0.0,
-        *,
-        learning_rate: float | None = None,
-    ):
-        defaults = {
-            "lr": _pick_lr("FTRL", lr, learning_rate, 0.05),
-            "lr_power": lr_power,
-            "l1": l1,
-            "l2": l2,
-            "initial_accumulator_value": initial_accumulator_value,
-            "beta": beta,
-        }
-        super().__init__(params, defaults)
+    hyper_parameters: ClassVar[dict] = {
+        "lr": 0.05,
+        "lr_power": -0.5,
+        "l1": 0.0,
+        "l2": 0.0,
+        "initial_accumulator_value": 0.1,
+        "beta": 0.0,
+    }
 
     def _check(self, group: dict) -> None:
-        super()._check(group)
+        super()._check(group, apart=("lr_power",))
         if group["lr"] == 0:  # lr divides: the rate 1/lr of the proximal term
             raise ValueError(f"{self.name}: lr must be a number > 0, got {group['lr']!r}")
         power = group["lr_power"]
         if not isinstance(power, numbers.Real) or isinstance(power, bool) or not power <= 0:
             raise ValueError(f"{self.name}: lr_power must be a number <= 0, got {power!r}")
         group["lr_power"] = float(power)
-        for key in ("l1", "l2", "initial_accumulator_value", "beta"):
-            group[key] = _number(self.name, key, group[key])
 
     def _init_state(self, data, group: dict) -> dict:
         xp = xp_of(data)
@@ -838,7 +482,7 @@ def clip_grad_norm(params: Tensor | Iterable[Tensor], max_norm: float) -> float:
     first). The scaled gradients are new arrays put in `.grad`, never written into the old
     ones, which backward may share with other arrays.
     """
-    max_norm = _number("clip_grad_norm", "max_norm", max_norm)
+    max_norm = as_number("clip_grad_norm", "max_norm", max_norm)
     if max_norm == 0:
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
     params = [params] if isinstance(params, Tensor) else list(params)
