@@ -26,28 +26,30 @@ record per process).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 
 _record: list[Callable[[], None]] | None = None  # the open block's undo functions, oldest first
 
 
-@contextmanager
-def all_or_nothing() -> Iterator[None]:
-    """Inside: changes are recorded; if the block raises, they are taken back (see above)."""
-    global _record
-    if _record is not None:  # inside an outer block, which decides for both
-        yield
-        return
-    _record = []
-    try:
-        yield
-    except BaseException:
-        undo()
-        raise
-    finally:
-        _record = None
+class all_or_nothing:  # a context manager, lower case as contextlib names its own
+    """with all_or_nothing(): changes inside are recorded, and taken back if the block raises
+    (see the module docstring). A class, not a generator: every layer call enters one."""
+
+    def __enter__(self) -> None:
+        global _record
+        self.outermost = _record is None  # else an outer block decides for both
+        if self.outermost:
+            _record = []
+
+    def __exit__(self, kind, error, trace) -> None:
+        global _record
+        if self.outermost:
+            try:
+                if kind is not None:
+                    undo()
+            finally:
+                _record = None
 
 
 def undo() -> None:

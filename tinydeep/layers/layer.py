@@ -282,26 +282,30 @@ class Layer:
 # ---- when a call fails: all or nothing, and the path in the message --------------------------
 
 
-@contextmanager
-def _calling(layer: Layer, training: bool) -> Iterator[None]:
+class _calling:  # a context manager, lower case as contextlib names its own
     """Around one layer call: `training` for the layers it calls; all or nothing, the
     outermost call deciding (tinydeep/rollback.py); and an error's message named. The error
     remembers the innermost layer it passed through, the one that got the bad input, and the
     outermost call puts the path to it in front, before undoing builds that may drop it."""
-    outermost = not _calls
-    _calls.append(training)
-    try:
-        with rollback.all_or_nothing():
-            try:
-                yield
-            except Exception as error:
+
+    def __init__(self, layer: Layer, training: bool):
+        self.layer, self.training, self.block = layer, training, rollback.all_or_nothing()
+
+    def __enter__(self) -> None:
+        self.outermost = not _calls
+        _calls.append(self.training)
+        self.block.__enter__()
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if isinstance(error, Exception):
                 if not hasattr(error, "_raised_in"):
-                    error._raised_in = layer
-                if outermost:
-                    _name_the_path(layer, error)
-                raise
-    finally:
-        _calls.pop()
+                    error._raised_in = self.layer
+                if self.outermost:
+                    _name_the_path(self.layer, error)
+            self.block.__exit__(kind, error, trace)
+        finally:
+            _calls.pop()
 
 
 def _name_the_path(model: Layer, error: Exception) -> None:
