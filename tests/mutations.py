@@ -200,8 +200,8 @@ MUTATIONS = [
         (
             (
                 "tinydeep/rollback.py",
-                "    except BaseException:\n        undo()\n",
-                "    except BaseException:\n",
+                "                if kind is not None:\n                    undo()\n",
+                "                pass\n",
             ),
         ),
         (
@@ -217,8 +217,8 @@ MUTATIONS = [
         (
             (
                 "tinydeep/rollback.py",
-                "    if _record is not None:  # inside an outer block",
-                "    if False:  # inside an outer block",
+                "self.outermost = _record is None  # else an outer block decides for both",
+                "self.outermost = True  # else an outer block decides for both",
             ),
         ),
         (
