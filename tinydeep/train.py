@@ -9,8 +9,9 @@ One training step, which is all `fit` repeats (read `train_step`):
     optimizer.step()                             the update, in place
 
 A step is all or nothing (tinydeep/rollback.py, the mechanism that also makes a failed layer
-call change nothing): if the forward or backward pass raises, or the guard rejects the step,
-the moving statistics it moved are put back and the gradients dropped. Running out of memory
+call change nothing): if anything before the update raises (the forward pass, the loss, the
+backward pass), or the guard rejects the step, the moving statistics it moved are put back
+and the gradients dropped. Running out of memory
 (MemoryError on the host; CuPy's OutOfMemoryError on the GPU, which is a MemoryError too) is
 raised as OutOfMemoryError, which names the step, the batch size and the device, once the
 failed batch's memory is released (`naming_out_of_memory`): the model can go on with a
@@ -25,8 +26,8 @@ Written out by hand, that is the explicit loop to learn from:
         optimizer.step()
 
 Read in this order: Compiled (what compile() keeps), fit, train_step, evaluate, predict;
-OutOfMemoryError with naming_out_of_memory, and the batching helpers, are at the end. Left out: distributed training,
-mixed precision, gradient accumulation over several batches.
+OutOfMemoryError with naming_out_of_memory, then the batching helpers, are at the end. Left
+out: distributed training, mixed precision, gradient accumulation over several batches.
 """
 
 from __future__ import annotations
