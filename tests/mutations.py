@@ -48,6 +48,10 @@ F4_KERNELS_TEST = (
     "tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference[whole-batch-float32-4]"
 )
 
+FINITE_LOSS_NAN_GRADIENT = (
+    "test_a_finite_loss_with_a_non_finite_gradient_is_stopped_naming_the_first_weight"
+)
+
 MUTATIONS = [
     # ---- the audit's mutations ---------------------------------------------------------------
     Mutation(
@@ -230,10 +234,7 @@ MUTATIONS = [
         "rejected-step-kept",
         "a step the non-finite guard rejects keeps the moving statistics it moved",
         (("tinydeep/train.py", "            rollback.undo()\n", ""),),
-        (
-            "tests/test_train.py::"
-            "test_a_finite_loss_with_a_non_finite_gradient_is_stopped_naming_the_first_weight",
-        ),
+        ("tests/test_train.py::" + FINITE_LOSS_NAN_GRADIENT,),
     ),
     Mutation(
         "step-error-kept",
