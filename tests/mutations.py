@@ -48,6 +48,10 @@ F4_KERNELS_TEST = (
     "tests/kernels/test_cpu_winograd.py::test_kernels_match_the_reference[whole-batch-float32-4]"
 )
 
+FINITE_LOSS_NAN_GRADIENT = (
+    "test_a_finite_loss_with_a_non_finite_gradient_is_stopped_naming_the_first_weight"
+)
+
 MUTATIONS = [
     # ---- the audit's mutations ---------------------------------------------------------------
     Mutation(
@@ -191,6 +195,59 @@ MUTATIONS = [
             ),
         ),
         ("tests/kernels/test_cpu_embedding.py",),
+    ),
+    # ---- issue 15: a failed call or step changes nothing (tinydeep/rollback.py) -------------
+    Mutation(
+        "rollback-nothing-undone",
+        "a block that fails keeps its changes: a bad input deep in a model, or a step out of "
+        "memory, leaves the moving statistics the layers before it moved",
+        (
+            (
+                "tinydeep/rollback.py",
+                "                if kind is not None:\n                    undo()\n",
+                "                pass\n",
+            ),
+        ),
+        (
+            "tests/test_rollback.py",
+            "tests/test_bad_input.py::test_a_failure_deep_in_a_model_puts_back_what_earlier_layers_updated",
+            "tests/test_train.py::test_running_out_of_memory_undoes_the_step_and_names_it",
+        ),
+    ),
+    Mutation(
+        "rollback-inner-decides",
+        "a nested block (an inner layer's call) decides for itself: what it changed stands "
+        "when the outer call fails after it",
+        (
+            (
+                "tinydeep/rollback.py",
+                "self.outermost = _record is None  # else an outer block decides for both",
+                "self.outermost = True  # else an outer block decides for both",
+            ),
+        ),
+        (
+            "tests/test_rollback.py",
+            "tests/test_bad_input.py::test_a_failure_deep_in_a_model_puts_back_what_earlier_layers_updated",
+        ),
+    ),
+    Mutation(
+        "rejected-step-kept",
+        "a step the non-finite guard rejects keeps the moving statistics it moved",
+        (("tinydeep/train.py", "            rollback.undo()\n", ""),),
+        ("tests/test_train.py::" + FINITE_LOSS_NAN_GRADIENT,),
+    ),
+    Mutation(
+        "step-error-kept",
+        "only the model call is all or nothing in a step: a loss that raises after it leaves "
+        "the moving statistics moved",
+        (
+            (
+                "tinydeep/train.py",
+                "    with naming_out_of_memory(*where, UNDONE), rollback.all_or_nothing():",
+                "    with naming_out_of_memory(*where, UNDONE):",
+            ),
+        ),
+        ("tests/test_train.py::test_a_step_that_fails_after_the_forward_pass_changes_nothing",),
     ),
     # ---- issue 13: the speed work ------------------------------------------------------------
     Mutation(

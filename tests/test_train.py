@@ -332,3 +332,26 @@ def test_two_optimizers_each_over_its_own_part(tmp_path):
     restored(x[:1])
     restored.load_weights(tmp_path / "e3.npz")
     np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+
+
+def test_a_step_that_fails_after_the_forward_pass_changes_nothing():
+    """The whole step is all or nothing, not only the model call: a loss that raises after
+    the forward pass moved BatchNorm's statistics leaves them as they were, with the weights
+    and the optimizer state, and drops the gradients."""
+    td.manual_seed(0)
+    model = Sequential([Dense(4), BatchNormalization(), Dense(1)])
+    optimizer = optim.SGD(lr=0.1, momentum=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    y = x[:, 0].copy()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # momentum and moving statistics
+    before = snapshot(model, [optimizer])
+
+    def broken_loss(outputs, target):
+        raise RuntimeError("a bug in the loss")
+
+    model.compile(optimizer=optimizer, loss=broken_loss)
+    with pytest.raises(RuntimeError, match="a bug in the loss"):
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    assert_bitwise_equal(snapshot(model, [optimizer]), before)
+    assert all(p.grad is None for p in model.parameters())

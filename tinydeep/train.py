@@ -8,9 +8,14 @@ One training step, which is all `fit` repeats (read `train_step`):
     (TerminateOnNaN: a non-finite loss or gradient rejects the step here, before any change)
     optimizer.step()                             the update, in place
 
-A step that runs out of memory (MemoryError on the host; CuPy's OutOfMemoryError on the GPU,
-which is a MemoryError too) is undone the same way and raised as OutOfMemoryError, which
-names the step, the batch size and the device: the model can go on with a smaller batch.
+A step is all or nothing (tinydeep/rollback.py, the mechanism that also makes a failed layer
+call change nothing): if anything before the update raises (the forward pass, the loss, the
+backward pass), or the guard rejects the step, the moving statistics it moved are put back
+and the gradients dropped. Running out of memory
+(MemoryError on the host; CuPy's OutOfMemoryError on the GPU, which is a MemoryError too) is
+raised as OutOfMemoryError, which names the step, the batch size and the device, once the
+failed batch's memory is released (`naming_out_of_memory`): the model can go on with a
+smaller batch.
 
 Written out by hand, that is the explicit loop to learn from:
 
@@ -21,21 +26,22 @@ Written out by hand, that is the explicit loop to learn from:
         optimizer.step()
 
 Read in this order: Compiled (what compile() keeps), fit, train_step, evaluate, predict;
-OutOfMemoryError and the batching helpers are at the end. Left out: distributed training,
-mixed precision, gradient accumulation over several batches.
+OutOfMemoryError with naming_out_of_memory, then the batching helpers, are at the end. Left
+out: distributed training, mixed precision, gradient accumulation over several batches.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tinydeep import backend, losses, metrics, optim
+from tinydeep import backend, losses, metrics, optim, rollback
 from tinydeep.callbacks import Callback, History, NonFiniteError, TerminateOnNaN
 from tinydeep.random import generator
 from tinydeep.tensor import Tensor, no_grad
@@ -93,6 +99,14 @@ class Compiled:
             )
         for opt in unbound:
             opt.bind(model.parameters())
+
+    def zero_grad(self) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad()
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
 
 
 def fit(
@@ -161,11 +175,8 @@ def fit(
         loss_sum, outputs_seen, targets_seen = 0.0, [], []
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
-            try:
+            with naming_out_of_memory("fit", f"step {step}", len(index), model.device, UNCHANGED):
                 xb, yb = _batch(xs, index, model.device, augment), [a[index] for a in ys]
-            except MemoryError as error:  # making the batch, before the step changes anything
-                where, size = f"step {step}", len(index)
-                raise out_of_memory("fit", where, size, model.device, error, UNCHANGED) from error
             loss, outputs, problem = train_step(model, compiled, xb, yb, step, guard)
             if problem is not None:
                 history.stop_reason = problem
@@ -210,44 +221,28 @@ def train_step(model, compiled: Compiled, xb, yb: list, step: int, guard: Termin
     """One update. Returns (loss, outputs as NumPy arrays, None), or (nan, None, message)
     when the guard rejects the step, in which case nothing was changed.
 
-    Raises OutOfMemoryError when the forward or backward pass runs out of memory, after
-    undoing the step (moving statistics restored, gradients dropped, cached GPU memory
-    freed): weights and optimizer state are untouched, since the update had not begun.
+    The forward and backward pass are all or nothing: if they raise, running out of memory
+    included, or the guard rejects the step, the moving statistics are put back and the
+    gradients dropped; weights and optimizer state are untouched, since the update had not
+    begun. Out of memory is raised as OutOfMemoryError, which says so.
     """
-    moving = [(w, w.data.copy()) for w in model.non_trainable_weights]  # BatchNorm statistics
-    try:
+    where = ("fit", f"step {step}", len(yb[0]), model.device)
+    with naming_out_of_memory(*where, UNDONE), rollback.all_or_nothing():
+        rollback.on_failure(compiled.zero_grad)  # the step's gradients go with it
         outputs = model(xb, training=True)
         loss = total_loss(compiled, outputs, yb)
-        for opt in compiled.optimizers:
-            opt.zero_grad()
+        compiled.zero_grad()
         loss.backward()
         value = loss.item()
         problem = guard.check_step(step, value, _named_grads(model))
-    except MemoryError as error:
-        _undo_step(compiled, moving)
-        n = len(yb[0])
-        raise out_of_memory("fit", f"step {step}", n, model.device, error, UNDONE) from error
-    if problem is not None:
-        _undo_step(compiled, moving)
-        return float("nan"), None, problem
-    try:
-        for opt in compiled.optimizers:
-            opt.step()
-    except MemoryError as error:  # rare: an update needs at most a parameter-sized temporary
-        for opt in compiled.optimizers:
-            opt.zero_grad()
-        n = len(yb[0])
-        raise out_of_memory("fit", f"step {step}", n, model.device, error, PARTLY) from error
+        if problem is not None:
+            rollback.undo()
+            return float("nan"), None, problem
+    # Out of memory here is rare (an update needs at most a parameter-sized temporary), but
+    # it cannot be undone: the parameters updated before it stay updated.
+    with naming_out_of_memory(*where, PARTLY, release=compiled.zero_grad):
+        compiled.step()
     return value, _to_numpy(outputs), None
-
-
-def _undo_step(compiled: Compiled, moving: list) -> None:
-    """Put back what a forward and backward pass changed: the moving statistics (from the
-    copies in `moving`) and the gradients (dropped)."""
-    for weight, saved in moving:
-        weight.data[...] = saved
-    for opt in compiled.optimizers:
-        opt.zero_grad()
 
 
 def total_loss(compiled: Compiled, outputs, targets: list) -> Tensor:
@@ -279,14 +274,12 @@ def evaluate(model, x, y, batch_size: int = 32) -> dict[str, float]:
     with no_grad():
         for start in range(0, n, batch_size):
             index = np.arange(start, min(start + batch_size, n))
-            try:
+            where = f"examples {start}-{index[-1]}"
+            with naming_out_of_memory("evaluate", where, len(index), model.device):
                 xb, yb = _batch(xs, index, model.device), [a[index] for a in ys]
                 outputs = model(xb, training=False)
                 loss_sum += total_loss(compiled, outputs, yb).item() * len(index)
                 outputs_seen.append(_to_numpy(outputs))
-            except MemoryError as error:
-                where = f"examples {start}-{index[-1]}"
-                raise out_of_memory("evaluate", where, len(index), model.device, error) from error
             targets_seen.append(yb)
     logs = {"loss": loss_sum / max(n, 1)}
     logs.update(_metric_logs(compiled, outputs_seen, targets_seen))
@@ -301,11 +294,9 @@ def predict(model, x, batch_size: int = 32):
     with no_grad():
         for start in range(0, n, batch_size):
             index = np.arange(start, min(start + batch_size, n))
-            try:
+            where = f"examples {start}-{index[-1]}"
+            with naming_out_of_memory("predict", where, len(index), model.device):
                 chunks.append(_to_numpy(model(_batch(xs, index, model.device), training=False)))
-            except MemoryError as error:
-                where = f"examples {start}-{index[-1]}"
-                raise out_of_memory("predict", where, len(index), model.device, error) from error
     if not chunks:
         raise ValueError("predict: x is empty")
     return (
@@ -334,23 +325,32 @@ PARTLY = (
 )
 
 
-def out_of_memory(
-    what: str, where: str, n: int, device: str, error: MemoryError, state: str = ""
-) -> OutOfMemoryError:
-    """The OutOfMemoryError to raise for `error`, after releasing what the failed batch held.
+@contextmanager
+def naming_out_of_memory(
+    what: str, where: str, n: int, device: str, state: str = "", release: Callable | None = None
+) -> Iterator[None]:
+    """Turn a MemoryError inside into an OutOfMemoryError that names `what` ("fit"), `where`
+    ("step 3"), the batch size `n`, the device and the model's `state` (UNDONE, ...), after
+    releasing what the failed batch held.
 
-    The arrays of the failed batch stay alive as long as the frames of the traceback hold
-    them, so those frames' locals are cleared (the traceback itself, with its line numbers,
-    is kept); on the GPU, the blocks CuPy's memory pool keeps cached are then given back.
+    `release` runs first (fit drops the gradients). The arrays of the failed batch stay alive
+    as long as the frames of the traceback hold them, so those frames' locals are cleared
+    (the traceback itself, with its line numbers, is kept); on the GPU, the blocks CuPy's
+    memory pool keeps cached are then given back.
     """
-    traceback.clear_frames(error.__traceback__)  # frames still running are skipped
-    if device == "cuda":
-        backend.cupy_module().get_default_memory_pool().free_all_blocks()
-    return OutOfMemoryError(
-        f"{what}: out of memory on {device} at {where}, a batch of {n} examples "
-        f"({type(error).__name__}: {error}). {state}Try a smaller batch_size, e.g. "
-        f"{what}(..., batch_size={max(n // 2, 1)})."
-    )
+    try:
+        yield
+    except MemoryError as error:
+        if release is not None:
+            release()
+        traceback.clear_frames(error.__traceback__)  # frames still running are skipped
+        if device == "cuda":
+            backend.cupy_module().get_default_memory_pool().free_all_blocks()
+        raise OutOfMemoryError(
+            f"{what}: out of memory on {device} at {where}, a batch of {n} examples "
+            f"({type(error).__name__}: {error}). {state}Try a smaller batch_size, e.g. "
+            f"{what}(..., batch_size={max(n // 2, 1)})."
+        ) from error
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -131,3 +131,33 @@ def test_a_dict_of_inputs_becomes_a_dict_of_tensors():
     y = layer({"a": np.ones(2), "b": np.full(2, 2.0)})
     np.testing.assert_array_equal(y.data, [3.0, 3.0])
     assert layer.input_shape == {"a": (2,), "b": (2,)} and layer.dtype == np.float64
+
+
+class Twice(Layer):
+    """Calls one BatchNormalization twice (a shared layer), then fails if asked to."""
+
+    def __init__(self, bn):
+        super().__init__()
+        self.bn = bn
+
+    def call(self, x, fail=False):
+        y = self.bn(self.bn(x))
+        if fail:
+            raise ValueError("Twice: fails after both calls, on purpose")
+        return y
+
+
+def test_a_layer_called_twice_in_one_call_updates_its_state_twice_or_not_at_all():
+    """The second call of a shared layer sees the first call's update, as two separate calls
+    would; if the outer call then fails, both updates are taken back."""
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    twice, alone = Twice(BatchNormalization(momentum=0.5)), BatchNormalization(momentum=0.5)
+    twice(x, training=True)
+    alone(alone(x, training=True), training=True)
+    for w, expected in zip(twice.bn.non_trainable_weights, alone.non_trainable_weights):
+        np.testing.assert_array_equal(w.data, expected.data)
+    before = [w.data.copy() for w in twice.weights]
+    with pytest.raises(ValueError, match="on purpose"):
+        twice(x * 3, training=True, fail=True)
+    for w, saved in zip(twice.weights, before):
+        np.testing.assert_array_equal(w.data, saved)

@@ -32,11 +32,14 @@ from tinydeep.ops.normalization import (
 
 
 def training_batch_norm(epsilon=1e-3):
-    """fn(x, gamma, beta) that takes the moments of x itself, as the BatchNorm layer does."""
+    """fn(x, gamma, beta) -> y of the op, which takes the moments of x itself; they come back
+    beside y, and must be batch_moments(x), exactly."""
 
     def fn(t, gamma, beta):
-        mean, var = batch_moments(t.data)
-        return ops.batch_norm(t, gamma, beta, mean=mean, var=var, epsilon=epsilon)
+        y, mean, var = ops.batch_norm(t, gamma, beta, epsilon=epsilon)
+        for got, want in zip((mean, var), batch_moments(t.data)):
+            np.testing.assert_array_equal(got, want)
+        return y
 
     return fn
 
@@ -148,13 +151,17 @@ def test_batch_norm_matches_torch_training_mode(shape):
 def test_errors_name_the_op_the_argument_and_the_shapes():
     x, c = np.ones((4, 3)), np.ones(3)
     with pytest.raises(ValueError, match=r"batch_norm: gamma must have shape \(3,\).*got \(2,\)"):
-        ops.batch_norm(x, np.ones(2), c, mean=c, var=c)
+        ops.batch_norm(td.Tensor(x), np.ones(2), c)
+    with pytest.raises(ValueError, match=r"batch_norm: beta must have shape \(3,\).*got \(4,\)"):
+        ops.batch_norm(x, c, np.ones(4))  # an array is taken as a Tensor
+    with pytest.raises(ValueError, match=r"batch_moments: x must be \(N, .*got shape \(3,\)"):
+        ops.batch_norm(c, c, c)
+    with pytest.raises(TypeError, match="mean"):  # the array forward: the moments are required
+        batch_norm_forward(x, c, c)
     with pytest.raises(ValueError, match=r"batch_norm: var must have shape \(3,\).*got \(4,\)"):
-        ops.batch_norm(x, c, c, mean=c, var=np.ones(4))
+        batch_norm_forward(x, c, c, mean=c, var=np.ones(4))
     with pytest.raises(ValueError, match=r"batch_norm: x must be \(N, C\).*got shape \(3,\)"):
-        ops.batch_norm(c, c, c, mean=c, var=c)
-    with pytest.raises(TypeError, match="mean"):  # the moments are required keywords
-        ops.batch_norm(x, c, c)
+        batch_norm_forward(c, c, c, mean=c, var=c)
     with pytest.raises(ValueError, match=r"batch_moments: .*got shape \(3,\)"):
         batch_moments(c)
 

@@ -8,20 +8,25 @@ first call (so a Dense layer learns its input size from the data), and computes 
   2. on the first call, pick the weights' dtype and device from the first input and `build`;
   3. run `call`, passing `training` down: a layer called without `training` inside another
      layer's `call` inherits the outer value, as in Keras, so `model(x, training=True)`
-     reaches every BatchNormalization and Dropout inside it;
-  4. if the outermost call raises, undo what it changed: the layers it built go back to
-     unbuilt, and the state written with `update_state` (BatchNorm's moving statistics)
-     gets its old values back. A bad input deep inside a model (a batch of one reaching a
-     1x1 BatchNorm) thus changes nothing, not just the layers after the one that failed;
-     and the message gains the model and the sub-layer's path ("ResNet 'res_net', at
-     blocks/2/bn1: BatchNormalization 'batch_normalization_5': ...").
+     reaches every BatchNormalization and Dropout inside it.
+
+Non-trainable state (BatchNorm's moving statistics) is written with `update_state`.
 
 Sub-layers held in attributes, lists, tuples and dicts are found automatically, so
 `parameters()`, `to(device)` and saving see the whole tree.
 
-Read in this order: Layer.__call__ (and the undo log below it), check_input and
-naming_errors, add_weight, the tree walk (named_sublayers, walk, named_weights, parameters),
-then to(). Model and Sequential live in tinydeep/layers/model.py.
+When a call fails. The outermost call is all or nothing (tinydeep/rollback.py): if anything
+in it raises, the layers it built go back to unbuilt and the state written with
+`update_state` gets its old values back, so a bad input deep inside a model (a batch of one
+reaching a 1x1 BatchNorm) changes nothing, not just the layers after the one that failed;
+and the message gains the model and the sub-layer's path ("ResNet 'res_net', at
+blocks/2/bn1: BatchNormalization 'batch_normalization_5': ..."). That machinery is at the
+end of the file, in `_calling`, which wraps the life cycle without entering it.
+
+Read in this order: Layer.__call__, _build_on and update_state; check_input and
+naming_errors; add_weight; the tree walk (named_sublayers, walk, named_weights, parameters);
+to(); then _calling (when a call fails) and the small helpers. Model and Sequential live in
+tinydeep/layers/model.py.
 """
 
 from __future__ import annotations
@@ -30,84 +35,16 @@ import inspect
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 
-from tinydeep import backend, initializers
+from tinydeep import backend, initializers, rollback
 from tinydeep.tensor import Tensor
 
-_training_context = False  # the `training` value of the innermost layer call in progress
-_call_depth = 0  # layer calls in progress, nested; 0 outside any
-# What the outermost call in progress has changed, oldest first, to undo if it raises:
-# (layer, its attributes before build) and (weight, its array before update_state).
-_undo_log: list[tuple] = []
+_calls: list[bool] = []  # the `training` value of each layer call in progress, outermost first
 _name_counts: dict[str, int] = {}
 _TAKES_TRAINING: dict = {}  # call function -> whether it declares `training`
-
-
-def _default_name(layer: Layer) -> str:
-    """Keras's unique names: dense, dense_1, ...; conv2d, re_lu, max_pooling2d (Keras's
-    snake case: a capital starts a word when a lower-case letter follows it or precedes it)."""
-    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", type(layer).__name__)
-    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
-
-
-def _as_tensors(inputs):
-    """Arrays (and lists, tuples and dicts of them) as Tensors; other values unchanged."""
-    if isinstance(inputs, dict):
-        return {key: _as_tensors(x) for key, x in inputs.items()}
-    if isinstance(inputs, (list, tuple)):
-        return type(inputs)(_as_tensors(x) for x in inputs)
-    if isinstance(inputs, Tensor) or not hasattr(inputs, "dtype"):
-        return inputs
-    return Tensor(inputs)
-
-
-def _shapes(inputs):
-    """The shape of a Tensor, or the list (dict) of shapes of a list (dict) of Tensors."""
-    if isinstance(inputs, dict):
-        return {key: _shapes(x) for key, x in inputs.items()}
-    if isinstance(inputs, (list, tuple)):
-        return [_shapes(x) for x in inputs]
-    return tuple(inputs.shape)
-
-
-def _first_tensor(inputs) -> Tensor | None:
-    if isinstance(inputs, dict):
-        return _first_tensor(list(inputs.values()))
-    if isinstance(inputs, (list, tuple)):
-        for x in inputs:
-            found = _first_tensor(x)
-            if found is not None:
-                return found
-        return None
-    return inputs if isinstance(inputs, Tensor) else None
-
-
-def _undo(log: list[tuple]) -> None:
-    """Put back, newest first, what a failed outermost call changed (see `_undo_log`)."""
-    for target, before in reversed(log):
-        if isinstance(target, Layer):  # unbuild: the attributes exactly as before build
-            vars(target).clear()
-            vars(target).update(before)
-        else:
-            target.data[...] = before
-
-
-def _name_the_path(model: Layer, error: BaseException) -> None:
-    """Put "ResNet 'res_net', at blocks/2/bn1: " in front of the message of a TypeError or
-    ValueError raised in a sub-layer, so the error says where in the model it happened."""
-    inner = getattr(error, "_raised_in", model)
-    if inner is model or not isinstance(error, (TypeError, ValueError)):
-        return
-    if not error.args or not isinstance(error.args[0], str):
-        return
-    path = next((p for p, layer, _ in model.walk() if layer is inner), None)
-    where = f"{model.where()}, at {path}" if path else model.where()
-    error.args = (f"{where}: {error.args[0]}", *error.args[1:])
 
 
 class Layer:
@@ -144,42 +81,25 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs)")
 
     def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
-        global _training_context, _call_depth
+        """Convert the inputs, build on the first call, then call (see the module docstring)."""
         inputs = _as_tensors(inputs)
-        if training is None:
-            training = _training_context
-        outermost = _call_depth == 0
-        outer, _training_context = _training_context, bool(training)
-        _call_depth += 1
-        try:
+        if training is None:  # inherit the enclosing layer call's value, as in Keras
+            training = _calls[-1] if _calls else False
+        with _calling(self, bool(training)):
             if not self.built:
                 self._build_on(inputs)
             if self._call_takes_training():
                 outputs = self.call(inputs, *args, training=bool(training), **kwargs)
             else:
                 outputs = self.call(inputs, *args, **kwargs)
-        except BaseException as error:
-            if isinstance(error, Exception) and not hasattr(error, "_raised_in"):
-                error._raised_in = self  # the innermost layer: the one that got the bad input
-            if outermost:
-                _name_the_path(self, error)  # first: undoing a build may drop the path
-                _undo(_undo_log)
-            raise
-        finally:
-            _training_context = outer
-            _call_depth -= 1
-            if outermost:
-                _undo_log.clear()
         self.output_shape = _shapes(outputs) if outputs is not None else None
         return outputs
 
     def _build_on(self, inputs) -> None:
         """The first call: take the weights' dtype from the first input, and its device too
         unless to(device) chose one (an input on another device is then an error), then
-        build. The attributes as they were are logged, so a failed call can unbuild."""
-        before = dict(vars(self))  # build adds to the weight registry: keep it as it is now
-        before.update(_weights=dict(self._weights), _trainable_names=set(self._trainable_names))
-        _undo_log.append((self, before))
+        build. The attributes as they were are kept, to unbuild if the call fails."""
+        rollback.on_failure(partial(_unbuild, self, _attributes(self)))
         first = _first_tensor(inputs)
         floating = first is not None and first.dtype.kind == "f"
         if self.dtype is None:
@@ -192,9 +112,8 @@ class Layer:
 
     def update_state(self, weight: Tensor, value) -> None:
         """Write `value` into the non-trainable `weight` in place (a moving statistic); the
-        old values come back if the outermost layer call in progress raises."""
-        if _call_depth:
-            _undo_log.append((weight, weight.data.copy()))
+        old values come back if the outermost layer call, or the training step, fails."""
+        rollback.keep(weight)
         weight.data[...] = value
 
     def _call_takes_training(self) -> bool:
@@ -358,3 +277,103 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (not built)'}>"
+
+
+# ---- when a call fails: all or nothing, and the path in the message --------------------------
+
+
+class _calling:  # a context manager, lower case as contextlib names its own
+    """Around one layer call: `training` for the layers it calls; all or nothing, the
+    outermost call deciding (tinydeep/rollback.py); and an error's message named. The error
+    remembers the innermost layer it passed through, the one that got the bad input, and the
+    outermost call puts the path to it in front, before undoing builds that may drop it."""
+
+    def __init__(self, layer: Layer, training: bool):
+        self.layer, self.training, self.block = layer, training, rollback.all_or_nothing()
+
+    def __enter__(self) -> None:
+        self.outermost = not _calls
+        _calls.append(self.training)
+        self.block.__enter__()
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if isinstance(error, Exception):
+                if not hasattr(error, "_raised_in"):
+                    error._raised_in = self.layer
+                if self.outermost:
+                    _name_the_path(self.layer, error)
+            self.block.__exit__(kind, error, trace)
+        finally:
+            _calls.pop()
+
+
+def _name_the_path(model: Layer, error: Exception) -> None:
+    """Put "ResNet 'res_net', at blocks/2/bn1: " in front of the message of a TypeError or
+    ValueError raised in a sub-layer, so the error says where in the model it happened."""
+    inner = getattr(error, "_raised_in", model)
+    if inner is model or not isinstance(error, (TypeError, ValueError)):
+        return
+    if not error.args or not isinstance(error.args[0], str):
+        return
+    path = next((p for p, layer, _ in model.walk() if layer is inner), None)
+    where = f"{model.where()}, at {path}" if path else model.where()
+    error.args = (f"{where}: {error.args[0]}", *error.args[1:])
+
+
+def _attributes(layer: Layer) -> dict:
+    """The layer's attributes, the weight registry that build adds to copied."""
+    attributes = dict(vars(layer))
+    attributes.update(_weights=dict(layer._weights), _trainable_names=set(layer._trainable_names))
+    return attributes
+
+
+def _unbuild(layer: Layer, attributes: dict) -> None:
+    """Put back the attributes exactly as they were before build (see `_attributes`)."""
+    vars(layer).clear()
+    vars(layer).update(attributes)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _default_name(layer: Layer) -> str:
+    """Keras's unique names: dense, dense_1, ...; conv2d, re_lu, max_pooling2d (Keras's
+    snake case: a capital starts a word when a lower-case letter follows it or precedes it)."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", type(layer).__name__)
+    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def _as_tensors(inputs):
+    """Arrays (and lists, tuples and dicts of them) as Tensors; other values unchanged."""
+    if isinstance(inputs, dict):
+        return {key: _as_tensors(x) for key, x in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(_as_tensors(x) for x in inputs)
+    if isinstance(inputs, Tensor) or not hasattr(inputs, "dtype"):
+        return inputs
+    return Tensor(inputs)
+
+
+def _shapes(inputs):
+    """The shape of a Tensor, or the list (dict) of shapes of a list (dict) of Tensors."""
+    if isinstance(inputs, dict):
+        return {key: _shapes(x) for key, x in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return [_shapes(x) for x in inputs]
+    return tuple(inputs.shape)
+
+
+def _first_tensor(inputs) -> Tensor | None:
+    if isinstance(inputs, dict):
+        return _first_tensor(list(inputs.values()))
+    if isinstance(inputs, (list, tuple)):
+        for x in inputs:
+            found = _first_tensor(x)
+            if found is not None:
+                return found
+        return None
+    return inputs if isinstance(inputs, Tensor) else None

@@ -12,8 +12,8 @@ mean or variance is not finite (NaN or Inf in x, or values whose square overflow
 formula's output, NaN included, but leaves the moving statistics unchanged (PyTorch and
 Keras fold the NaN in, and every later inference is NaN). It is not an error, so that fit's
 non-finite loss guard (tinydeep.callbacks.TerminateOnNaN) stops the step and names it. The
-moving statistics are written with `update_state`, so a model call that fails after this
-layer ran puts them back too.
+moving statistics are written with `update_state`, so a model call or training step that
+fails after this layer ran puts them back too (tinydeep/rollback.py).
 
 Dtypes. The weights take the dtype of the first input (tinydeep/layers/layer.py). A later
 input of another floating dtype promotes as NumPy promotes it, as through Dense and Conv2D:
@@ -22,7 +22,8 @@ float32 (ops.batch_norm promotes its operands before any kernel runs). An input 
 floating is a TypeError naming the layer.
 
 Shapes: x (N, C) or (N, H, W, C); gamma, beta, moving_mean, moving_variance (C,).
-The fused training-mode forward and backward are in tinydeep/ops/normalization.py.
+The training-mode op, which takes the batch moments and returns them with y, and its fused
+backward are in tinydeep/ops/normalization.py.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 from tinydeep import ops
 from tinydeep.backend import xp_of
 from tinydeep.layers.layer import Layer
-from tinydeep.ops.normalization import batch_moments
 from tinydeep.tensor import Tensor
 
 
@@ -75,9 +75,9 @@ class BatchNormalization(Layer):
 
     def call(self, x: Tensor, training: bool = False) -> Tensor:
         self.check_input(x, ndim=(2, 4), last=self.gamma.shape[0])
-        if not training:
-            inv_std = (self.moving_variance.data + self.epsilon) ** -0.5  # (C,), no gradient
-            return (x - Tensor(self.moving_mean.data)) * (self.gamma * Tensor(inv_std)) + self.beta
+        if not training:  # the moving statistics are not trainable: no gradient reaches them
+            inv_std = (self.moving_variance + self.epsilon) ** -0.5  # (C,)
+            return (x - self.moving_mean) * (self.gamma * inv_std) + self.beta
         if x.size == 0:  # no values, no statistics: an empty output, nothing updated
             return x * self.gamma + self.beta
         if x.size == x.shape[-1]:
@@ -85,8 +85,7 @@ class BatchNormalization(Layer):
                 f"{self.where()}: training needs more than one "
                 f"value per channel to take batch statistics, got shape {x.shape}"
             )
-        mean, var = batch_moments(x.data)  # (C,) each, biased variance
-        y = ops.batch_norm(x, self.gamma, self.beta, mean=mean, var=var, epsilon=self.epsilon)
+        y, mean, var = ops.batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon)
         # Fold the batch into the moving statistics unless a mean or variance is not finite;
         # chosen on the device (no wait for the host), all channels or none.
         xp = xp_of(mean)

@@ -5,10 +5,12 @@ itself, so the mean and variance are functions of x and the gradient flows throu
 Built from small ops (subtract, mean, sqrt, divide) that would take a dozen graph nodes and
 as many temporary arrays; as one op the whole backward is two channel sums and one line.
 
-The caller computes the batch moments once with `batch_moments(x)` and passes them in as
-settings (keyword arguments): the BatchNorm layer also folds them into its moving averages,
-and inference mode (moving statistics, constants with respect to x) is then plain arithmetic
-on Tensors, not this op.
+`batch_norm(x, gamma, beta)` takes Tensors and returns what the BatchNorm layer needs: y, and
+the batch's mean and variance, which the layer folds into its moving statistics. It takes the
+moments once, with `batch_moments`, and hands them to the array pair `batch_norm_forward` /
+`batch_norm_backward` as settings (keyword arguments), not as inputs: they are not leaves of
+the graph, since the backward already accounts for their dependence on x. Inference mode
+(moving statistics, constants with respect to x) is plain arithmetic on Tensors in the layer.
 
 Shapes: N, H, W, C (channels last, as in Keras); M = N*H*W, the number of elements per channel.
   x, y (N, C) or (N, H, W, C) (any rank >= 2: the statistics run over all axes but the last);
@@ -21,8 +23,8 @@ floating dtype, so the reference, the Numba kernels and the CUDA kernels (whose 
 share one type) all see one dtype. dy must then have y's dtype and shape, as every gradient
 has that of what it is the gradient of (tinydeep/tensor.py casts them so).
 
-Read in order: batch_moments, batch_norm_forward (its checks, then the promotion),
-batch_norm_backward.
+Read in order: batch_norm, batch_moments, batch_norm_forward (its checks, then the
+promotion), batch_norm_normalize, batch_norm_backward.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ import numpy as np
 
 from tinydeep.backend import kernelized, xp_of
 from tinydeep.tensor import Tensor, differentiable
+
+
+def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: float = 1e-3) -> tuple:
+    """Training-mode batch norm of x by its own batch statistics: (y, mean, var).
+
+    y = (x - mean) / sqrt(var + epsilon) * gamma + beta, a Tensor whose backward is
+    `batch_norm_backward`; mean, var (C,): the arrays of `batch_moments(x)`, for the caller's
+    moving statistics. x (N, C) or (N, H, W, C); gamma, beta (C,); epsilon 1e-3 as in Keras.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    mean, var = batch_moments(x.data)  # (C,) each, biased variance
+    y = _batch_norm(x, gamma, beta, mean=mean, var=var, epsilon=epsilon)
+    return y, mean, var
 
 
 @kernelized
@@ -54,13 +69,9 @@ def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
     """y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per channel (the last axis).
 
     x (N, ..., C); gamma, beta (C,); mean, var (C,): the batch statistics of x from
-    `batch_moments(x)`, keyword-only settings rather than inputs, because the backward
-    already accounts for their dependence on x. epsilon: added to the variance, 1e-3 as in
-    Keras.
+    `batch_moments(x)`, settings rather than inputs (see the module docstring). epsilon:
+    added to the variance.
     """
-    # The settings are arrays; a Tensor here would turn the arithmetic below into graph ops.
-    mean = mean.data if isinstance(mean, Tensor) else mean
-    var = var.data if isinstance(var, Tensor) else var
     if x.ndim < 2:
         raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
     channels = x.shape[-1]
@@ -146,4 +157,4 @@ def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
     return dx, dgamma, dbeta
 
 
-batch_norm = differentiable(batch_norm_forward, batch_norm_backward, "batch_norm")
+_batch_norm = differentiable(batch_norm_forward, batch_norm_backward, "batch_norm")
