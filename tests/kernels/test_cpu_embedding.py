@@ -104,9 +104,7 @@ def test_a_non_contiguous_target_is_declined_and_updated_in_place():
 def test_other_dtypes_are_declined_and_the_reference_runs():
     table, ids = np.arange(6).reshape(3, 2), np.array([[2, 0, 2]])
     np.testing.assert_array_equal(declined(reference_module.gather_rows, table, ids), table[ids])
-    np.testing.assert_array_equal(
-        declined(reference_module.gather_rows_sum, table, ids), [[8, 11]]
-    )
+    np.testing.assert_array_equal(declined(reference_module.gather_rows_sum, table, ids), [[8, 11]])
     rows, summed = declined(sparse.coalesce_rows, ids[0], np.array([[1], [2], [4]]))
     np.testing.assert_array_equal(rows, [0, 2])
     np.testing.assert_array_equal(summed, [[2], [5]])
