@@ -144,8 +144,9 @@ def kernels_enabled() -> bool:
 
 
 def kernels_run() -> list[str]:
-    """ "device:name" of every kernel that has computed a result in this process, sorted: a
-    kernel that was found but declined every call it got is not among them."""
+    """The kernels that have computed a result in this process, as sorted "device:name"
+    strings (what a benchmark reports as dispatched): a kernel that was found but declined
+    every call it got is not among them, unlike in _kernel_cache, the lookups."""
     return sorted(f"{device}:{name}" for device, name in _kernels_run)
 
 
@@ -217,9 +218,10 @@ def kernelized(reference: Callable | None = None, *, check: Callable | None = No
         return reference(*args, **kwargs)
 
     def alone(*args, **kwargs):
-        # The reference with every kernel off inside it too: a reference that calls another
-        # kernelized function (conv2d_gemm calls im2col) must not run that one's kernel, or a
-        # kernel test would compare the kernel with itself.
+        # The reference with every kernel off inside it too, for a declined call and for
+        # tests: a reference that calls another kernelized function (conv2d_gemm calls
+        # im2col) must not run that one's kernel, or a kernel test would compare the kernel
+        # with itself.
         with reference_only():
             return reference(*args, **kwargs)
 

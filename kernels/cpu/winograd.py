@@ -618,9 +618,9 @@ def winograd_conv2d_backward(dy, cache, needs_grad=(True, True), m=2):
 
 
 def _handled(m, *arrays) -> bool:
-    """Whether these loops compute F(m x m, 3x3) of these arrays: m is 2 or 4, and the arrays
-    promote to float32 or float64 (the kernels above decline the rest, and the reference
-    runs, or raises for another m)."""
+    """Whether these loops compute F(m x m, 3x3) of these arrays: m is 2 or 4 and the arrays
+    promote to float32 or float64. The two kernels above decline anything else; the
+    reference then computes it (float16) or raises (another m)."""
     return m in (2, 4) and np.result_type(*arrays) in FLOATS
 
 
