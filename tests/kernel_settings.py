@@ -5,7 +5,8 @@ around each drawn example (a function-scoped fixture would span all of them).
 
 PATHS names the two ways an op runs on the CPU, for tests that check both: the NumPy
 reference (backend.reference_only()) and the Numba kernels (kernels_on()); cpu_kernel puts a
-stand-in kernel in place, to see what the dispatcher hands a kernel.
+stand-in kernel in place, to see what the dispatcher hands a kernel; declined runs a function
+whose CPU kernel declines its arguments.
 """
 
 from __future__ import annotations
@@ -77,3 +78,13 @@ def cpu_kernel(name: str, kernel) -> Iterator[None]:
         else:
             setattr(tinydeep_kernels.cpu, name, old)
         backend._kernel_cache.pop(("cpu", name), None)
+
+
+def declined(function, *args, **kwargs):
+    """What the kernelized `function` returns with kernels on, once its CPU kernel is seen to
+    decline these arguments (return NotImplemented, before changing anything): the result
+    the dispatcher got from the reference instead."""
+    kernel = getattr(tinydeep_kernels.cpu, function.__name__)
+    assert kernel(*args, **kwargs) is NotImplemented, f"the {function.__name__} kernel took them"
+    with kernels_on():
+        return function(*args, **kwargs)

@@ -493,6 +493,38 @@ MUTATIONS = [
         (("tinydeep/optim.py", "@kernelized(check=check_sgd_update)", "@kernelized"),),
         ("tests/test_optim.py",),
     ),
+    # ---- issue 15: kernels that decline --------------------------------------------------------
+    Mutation(
+        "decline-returned-to-caller",
+        "the dispatcher hands a kernel's NotImplemented back to the caller instead of running "
+        "the reference",
+        (("tinydeep/backend.py", "if result is not NotImplemented:", "if True:"),),
+        ("tests/test_backend.py", "tests/kernels/test_cpu_declines.py"),
+    ),
+    Mutation(
+        "decline-runs-inner-kernels",
+        "after a decline the reference runs with kernels on inside it (not alone)",
+        (
+            (
+                "tinydeep/backend.py",
+                "return alone(*args, **kwargs)  # the kernel declined these arguments",
+                "return reference(*args, **kwargs)  # the kernel declined these arguments",
+            ),
+        ),
+        ("tests/test_backend.py",),
+    ),
+    Mutation(
+        "conv2d-takes-mixed-dtypes",
+        "the conv2d kernel no longer declines x and w of different dtypes (it computes in x's)",
+        (
+            (
+                "kernels/cpu/conv.py",
+                "    if not _one_float(x, w):\n        return NotImplemented\n",
+                "",
+            ),
+        ),
+        ("tests/kernels/test_cpu_declines.py",),
+    ),
 ]
 
 

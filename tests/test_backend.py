@@ -83,6 +83,36 @@ def test_a_check_runs_before_the_kernel_and_before_the_reference(monkeypatch, fa
     assert halve.reference(np.array([4.0]))[0] == 2.0
 
 
+@backend.kernelized(check=lambda x: checked.append(x))
+def octuple(x):
+    """Reference: double(quadruple(x)), kernelized calls inside, and a check that counts."""
+    return double(quadruple(x))
+
+
+checked = []
+
+
+def test_a_kernel_that_declines_hands_the_call_to_the_reference_alone(monkeypatch, fake_kernel):
+    """A kernel returns NotImplemented for arguments it does not handle (here: integers). The
+    dispatcher then runs the reference alone, as `.reference` does (no kernel inside it
+    either), after the check, which runs once; the call is not counted as a kernel run."""
+
+    def kernel(x):
+        return NotImplemented if x.dtype.kind == "i" else x * 8 + 1000
+
+    monkeypatch.setattr(tinydeep_kernels.cpu, "octuple", kernel, raising=False)
+    monkeypatch.setattr(backend, "_kernels_run", set())
+    checked.clear()
+    got = octuple(np.array([1]))
+    assert got[0] == 8 and got.dtype.kind == "i"  # not NotImplemented, not a fake double's mark
+    assert len(checked) == 1
+    assert backend.kernels_run() == [] and backend.kernels_enabled()
+    assert octuple(np.array([1.0]))[0] == 1008.0  # floats: the kernel takes them
+    assert backend.kernels_run() == ["cpu:octuple"]
+    assert double(np.array([1]))[0] == 1002  # the other kernels are on again after a decline
+    assert backend.kernels_run() == ["cpu:double", "cpu:octuple"]
+
+
 def test_without_a_kernel_the_reference_runs(monkeypatch):
     monkeypatch.setattr(backend, "_kernel_cache", {})
     assert not hasattr(tinydeep_kernels.cpu, "double")

@@ -8,12 +8,14 @@ Read in this order:
   1. xp_of / device_of / check_same_device   which module and device an array belongs to
   2. to_device                                moving arrays, and the error when CuPy is missing
   3. kernelized / reference_only              swapping a readable reference for a kernel,
-                                              after the checks that hold for both
+                                              after the checks that hold for both; a kernel
+                                              that declines its input hands it back
   4. keep_freed_memory                        why a training step needs no fresh memory pages
 
 Kernels live in the top-level `kernels/` folder, installed as the package `tinydeep_kernels`
 (`tinydeep_kernels.cpu` for Numba, `tinydeep_kernels.cuda` for CuPy). A kernel has the same name
-and signature as the reference function it replaces. The environment variable
+and signature as the reference function it replaces, and returns `NotImplemented` for an input
+it does not handle (a dtype, a layout), so that the reference runs. The environment variable
 `TINYDEEP_KERNELS=0` or the context manager `reference_only()` forces the references everywhere.
 """
 
@@ -132,12 +134,20 @@ def to_device(array, device: str):
 
 KERNEL_PACKAGES = {"cpu": "tinydeep_kernels.cpu", "cuda": "tinydeep_kernels.cuda"}
 _kernels_on = os.environ.get("TINYDEEP_KERNELS", "1") != "0"
-_kernel_cache: dict[tuple[str, str], Callable | None] = {}
+_kernel_cache: dict[tuple[str, str], Callable | None] = {}  # every kernel looked up, or None
+_kernels_run: set[tuple[str, str]] = set()  # (device, name) of each kernel that returned a result
 
 
 def kernels_enabled() -> bool:
     """True unless TINYDEEP_KERNELS=0 or a `reference_only()` block is active."""
     return _kernels_on
+
+
+def kernels_run() -> list[str]:
+    """The kernels that have computed a result in this process, as sorted "device:name"
+    strings (what a benchmark reports as dispatched): a kernel that was found but declined
+    every call it got is not among them, unlike in _kernel_cache, the lookups."""
+    return sorted(f"{device}:{name}" for device, name in _kernels_run)
 
 
 @contextlib.contextmanager
@@ -177,6 +187,12 @@ def kernelized(reference: Callable | None = None, *, check: Callable | None = No
     function is called with the same arguments; otherwise the reference runs.
     `dispatch.reference` runs the reference alone, with no kernel anywhere inside it.
 
+    A kernel that does not handle its arguments (a dtype it is not compiled for, a layout it
+    cannot read) declines: it returns `NotImplemented` before it changes anything, and the
+    reference runs alone instead, as `dispatch.reference` (the result is the reference's,
+    bit for bit, and no kernel ran for the call). So a kernel file holds only the fast path,
+    never a copy of its reference's maths for the inputs it leaves out.
+
     `@kernelized(check=check_args)`: check_args(*args, **kwargs) runs first, before the kernel
     or the reference, and raises when the arguments do not fit. It holds the argument checks
     of a function that a kernel replaces whole (col2im, a backward), so they are written once,
@@ -191,19 +207,28 @@ def kernelized(reference: Callable | None = None, *, check: Callable | None = No
         if check is not None:
             check(*args, **kwargs)
         if _kernels_on:
-            kernel = find_kernel(reference.__name__, device_of(args[0]))
+            device = device_of(args[0])
+            kernel = find_kernel(reference.__name__, device)
             if kernel is not None:
-                return kernel(*args, **kwargs)
+                result = kernel(*args, **kwargs)
+                if result is not NotImplemented:
+                    _kernels_run.add((device, reference.__name__))
+                    return result
+                return alone(*args, **kwargs)  # the kernel declined these arguments
         return reference(*args, **kwargs)
 
-    def run_reference(*args, **kwargs):
-        # The reference with every kernel off inside it too: a reference that calls another
-        # kernelized function (conv2d_gemm calls im2col) must not run that one's kernel, or a
-        # kernel test would compare the kernel with itself.
-        if check is not None:
-            check(*args, **kwargs)
+    def alone(*args, **kwargs):
+        # The reference with every kernel off inside it too, for a declined call and for
+        # tests: a reference that calls another kernelized function (conv2d_gemm calls
+        # im2col) must not run that one's kernel, or a kernel test would compare the kernel
+        # with itself.
         with reference_only():
             return reference(*args, **kwargs)
+
+    def run_reference(*args, **kwargs):
+        if check is not None:
+            check(*args, **kwargs)
+        return alone(*args, **kwargs)
 
     dispatch.reference = functools.wraps(reference)(run_reference)  # what tests compare against
     return dispatch

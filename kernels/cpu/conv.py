@@ -46,6 +46,9 @@ They are compiled with nogil=True, so the two parts' copies run at once.
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), w (KH, KW, C, F), y (N, OH, OW, F), cols
 (N, OH, OW, KH, KW, C), dcols offset-major (KH, KW, N, OH, OW, C). `window` is the plain tuple
 ((KH, KW), (SH, SW), (OH, OW), ((top, bottom), (left, right))) (conv.py's Window).
+Dtypes: im2col and col2im take float32, float64 and the integers, conv2d_gemm and
+conv2d_backward one dtype for all their arrays, float32 or float64. Each declines the rest
+(returns NotImplemented), and the reference runs.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import numpy as np
 from numba import njit, uint64
 
 from . import threads, winograd
+from .dtypes import FLOATS, numeric
 
 __all__ = ["col2im", "conv2d_backward", "conv2d_gemm", "im2col"]
 
@@ -106,6 +110,8 @@ def _im2col_loop(x, shape, geometry, pad_value, cols):
 def im2col(x: np.ndarray, window, pad_value=0.0) -> np.ndarray:
     """Every window of x (N, H, W, C), padded with `pad_value`, as cols (N, OH, OW, KH, KW, C),
     a new contiguous array (the reference's result, exactly)."""
+    if not numeric(x.dtype):
+        return NotImplemented
     (kh, kw), _, (oh, ow), _ = window
     x = np.ascontiguousarray(x)
     n, _, _, c = x.shape
@@ -146,6 +152,8 @@ def _col2im_loop(dcols, dcols_n, geometry, dx, shape):
 def col2im(dcols: np.ndarray, x_shape: tuple, window) -> np.ndarray:
     """The gradient of im2col: dx (x_shape), each window's gradient from dcols
     (KH, KW, N, OH, OW, C) added back where the window was copied from; padding dropped."""
+    if not numeric(dcols.dtype):
+        return NotImplemented
     dcols = np.ascontiguousarray(dcols)  # avg pooling passes a broadcast view
     dx = np.empty(tuple(x_shape), dtype=dcols.dtype)
     geometry = _geometry(window)
@@ -156,19 +164,19 @@ def col2im(dcols: np.ndarray, x_shape: tuple, window) -> np.ndarray:
 # ---- conv2d in chunks of images, one part of the batch per core -------------------------------
 
 
-def _chunked(x, w, dy=None) -> bool:
-    """Whether the chunked path applies: one float dtype throughout (else the one-shot maths,
-    whose type promotion the chunks' preallocated outputs would not follow)."""
-    dtypes = {x.dtype, w.dtype} | ({dy.dtype} if dy is not None else set())
-    return len(dtypes) == 1 and x.dtype in (np.float32, np.float64)
+def _one_float(*arrays) -> bool:
+    """Whether the arrays share one dtype, float32 or float64: what the kernels below compute
+    in. They decline anything else (the reference's type promotion, which the chunks'
+    preallocated outputs would not follow)."""
+    return all(a.dtype == arrays[0].dtype for a in arrays) and arrays[0].dtype in FLOATS
 
 
-def _winograd(x, w, window, dy=None) -> int:
+def _winograd(x, w, window) -> int:
     """The output tile side m of the Winograd F(m x m, 3x3) this convolution takes
-    (kernels/cpu/winograd.py), or 0 for none: a 3x3 kernel at stride 1 in one float dtype,
-    unless WINOGRAD is off; m = 4 where it measured faster (see above), else 2."""
+    (kernels/cpu/winograd.py), or 0 for none: a 3x3 kernel at stride 1, unless WINOGRAD is
+    off; m = 4 where it measured faster (see above), else 2."""
     (kh, kw), strides, (oh, ow) = w.shape[:2], window[1], window[2]
-    if not (WINOGRAD and (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and _chunked(x, w, dy)):
+    if not (WINOGRAD and (kh, kw) == (3, 3) and tuple(strides) == (1, 1)):
         return 0
     large = x.shape[3] >= F4_MIN_CHANNELS and min(oh, ow) >= F4_MIN_SIDE
     return 4 if large and x.dtype in F4_DTYPES else 2
@@ -189,6 +197,8 @@ def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
     """y (N, OH, OW, F) = im2col(x) (N*OH*OW, KH*KW*C) @ w (KH*KW*C, F), a chunk of images at a
     time, each core its own part of the batch (the reference's y; to float rounding when in
     several chunks)."""
+    if not _one_float(x, w):
+        return NotImplemented
     m = _winograd(x, w, window)
     if m:
         y, finite = winograd.forward(x, w, window, m)
@@ -198,8 +208,6 @@ def conv2d_gemm(x: np.ndarray, w: np.ndarray, window) -> np.ndarray:
         # keeps it (inf - inf), so this convolution goes by im2col, as the reference.
     kh, kw, c, f = w.shape
     (oh, ow), k = window[2], kh * kw * c
-    if not _chunked(x, w):
-        return (im2col(x, window).reshape(-1, k) @ w.reshape(k, f)).reshape(-1, oh, ow, f)
     x, w2 = np.ascontiguousarray(x), np.ascontiguousarray(w).reshape(k, f)
     n, rows = x.shape[0], oh * ow  # rows of cols per image
     step = _images_per_chunk(n, oh, ow, k, x.itemsize)
@@ -244,7 +252,9 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     chunks' cols^T @ dy2 in batch order (the reference's results; to float rounding when in
     several chunks). The cache is the reference's, (x, w, window)."""
     x, w, window = cache
-    m = _winograd(x, w, window, dy)
+    if not _one_float(dy, x, w):
+        return NotImplemented
+    m = _winograd(x, w, window)
     if m:
         dx, dw, finite = winograd.backward(dy, cache, needs_grad, m)
         if finite:
@@ -252,7 +262,6 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
         # An infinity in dy, x or w: by the turned-round kernel or im2col, as the forward.
     if (
         needs_grad[0]
-        and _chunked(x, w, dy)
         and _transposable(w.shape, window)
         and np.isfinite(w).all()  # else the zeros padding dy would meet an infinite weight
     ):
@@ -265,14 +274,6 @@ def conv2d_backward(dy: np.ndarray, cache: tuple, needs_grad=(True, True)):
     kh, kw, c, f = w.shape
     (oh, ow), k = window[2], kh * kw * c
     dx = dw = None
-    if not _chunked(x, w, dy):  # the reference's maths in one shot
-        dy2 = dy.reshape(-1, f)
-        if needs_grad[1]:
-            dw = (im2col(x, window).reshape(-1, k).T @ dy2).reshape(w.shape)
-        if needs_grad[0]:
-            dcols = dy2 @ w.reshape(kh * kw, c, f).transpose(0, 2, 1)
-            dx = col2im(dcols.reshape(kh, kw, *dy.shape[:3], c), x.shape, window)
-        return dx, dw
     x, dy2 = np.ascontiguousarray(x), np.ascontiguousarray(dy).reshape(-1, f)
     n, rows = x.shape[0], oh * ow
     step = _images_per_chunk(n, oh, ow, k, x.itemsize)

@@ -8,7 +8,8 @@ temporary. Here each is one pass over the flattened arrays, cut into one part pe
 (kernels/cpu/threads.py), with the
 reference's exact arithmetic (dy times 0 or 1, so a NaN or infinite dy where y <= 0 still
 gives NaN, and max(x, 0) keeps a NaN x), so the results are the reference's bit for bit.
-Other dtypes, and arrays of different shapes, take the NumPy lines of the reference.
+They decline (return NotImplemented: the reference runs) other dtypes than float32 and
+float64, and a dy and y of different shapes, which the reference broadcasts.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import numpy as np
 from numba import njit
 
 from . import threads
+from .dtypes import FLOATS
 
 __all__ = ["relu_backward", "relu_forward"]
-
-FLOATS = (np.float32, np.float64)
 
 
 @njit(cache=True, nogil=True)
@@ -39,8 +39,7 @@ def _relu_backward_loop(dy, y, dx):
 def relu_forward(x):
     """y = max(x, 0); the cache is y."""
     if x.dtype not in FLOATS:
-        y = np.maximum(x, 0)
-        return y, y
+        return NotImplemented
     y = np.empty(x.shape, dtype=x.dtype)
     x1, y1 = np.ascontiguousarray(x).reshape(-1), y.reshape(-1)
     threads.run_ranges(lambda a, b: _relu_loop(x1[a:b], y1[a:b]), x.size, threads.parts_for(x.size))
@@ -50,7 +49,7 @@ def relu_forward(x):
 def relu_backward(dy, y):
     """dx = dy where y > 0, else 0 (times 0, as the reference)."""
     if dy.dtype not in FLOATS or dy.shape != y.shape:
-        return (dy * (y > 0),)
+        return NotImplemented
     dx = np.empty(dy.shape, dtype=dy.dtype)
     dy1, y1 = np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1)
     dx1 = dx.reshape(-1)

@@ -12,10 +12,13 @@ adding it up, `np.add.at` goes element by element through a slow generic path, a
 hundred kilobytes, less than a thread start costs, and rows that repeat would race.
 
 Every loop adds in the reference's order (the ids of an example from the first, each row's
-repeats in the order they come), so the results are the reference's bit for bit. A loop
-checks every id before using it and, when one is out of [0, V), hands the call back to the
-NumPy line of the reference, which raises (or, for scatter_add's negative indices, counts
-from the end) exactly as the reference does.
+repeats in the order they come), so the results are the reference's bit for bit. The kernels
+decline (return NotImplemented, and the reference runs) what the loops do not read: a table
+or values of another dtype than float32 or float64, a table that is not C-contiguous, and
+scatter_add's broadcast values. A loop checks every id before using it and, when one is out
+of [0, V), declines too: the reference then raises (or, for scatter_add's negative indices,
+counts from the end) as it always does. The checks of shapes and dtypes of embedding's ids
+run before dispatch (tinydeep/ops/embedding.py).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["coalesce_rows", "gather_rows", "gather_rows_sum", "scatter_add"]
+from .dtypes import FLOATS
 
-FLOATS = (np.float32, np.float64)
+__all__ = ["coalesce_rows", "gather_rows", "gather_rows_sum", "scatter_add"]
 
 
 @njit(cache=True)
@@ -83,17 +86,17 @@ def _coalesce_loop(indices, values, order):
 
 
 def _usable(table) -> bool:
-    """A float NumPy array the loops can read as a contiguous (V, D) matrix."""
+    """A float NumPy array the loops can read as a contiguous (V, ...) array."""
     return isinstance(table, np.ndarray) and table.dtype in FLOATS and table.flags.c_contiguous
 
 
 def gather_rows(table, ids):
     """y = table[ids]: table (V, D), ids (...) integers in [0, V); y (..., D)."""
-    if not (_usable(table) and table.ndim == 2 and ids.dtype.kind in "iu"):
-        return table[ids]
+    if not _usable(table):
+        return NotImplemented
     flat = np.ascontiguousarray(ids).reshape(-1)
     if not _ids_in_range(flat, table.shape[0]):
-        return table[ids]
+        return NotImplemented
     out = np.empty((flat.size, table.shape[1]), dtype=table.dtype)
     _gather_loop(table, flat, out)
     return out.reshape(*ids.shape, table.shape[1])
@@ -101,12 +104,11 @@ def gather_rows(table, ids):
 
 def gather_rows_sum(table, ids):
     """y[n] = sum over k of table[ids[n, k]]: table (V, D), ids (N, K); y (N, D)."""
-    ok = _usable(table) and table.ndim == 2 and ids.ndim == 2 and ids.dtype.kind in "iu"
-    if not ok or ids.shape[1] == 0:
-        return table[ids].sum(axis=1)
+    if not _usable(table) or ids.shape[1] == 0:  # K = 0: the sum of no rows, NumPy's zeros
+        return NotImplemented
     ids = np.ascontiguousarray(ids)
     if not _ids_in_range(ids.reshape(-1), table.shape[0]):
-        return table[ids].sum(axis=1)
+        return NotImplemented
     out = np.empty((ids.shape[0], table.shape[1]), dtype=table.dtype)
     _gather_sum_loop(table, ids, out)
     return out
@@ -115,8 +117,9 @@ def gather_rows_sum(table, ids):
 def scatter_add(target, indices, values) -> None:
     """target[indices] += values, adding up repeated indices, in place.
 
-    target (V, *R); indices (K,) integers; values (K, *R) of target's dtype. Anything else
-    (broadcast values, other dtypes, a non-contiguous target) goes to np.add.at.
+    target (V, *R); indices (K,) integers in [0, V); values (K, *R) of target's dtype. The
+    kernel declines anything else (broadcast values, other dtypes, a non-contiguous target):
+    the reference's np.add.at takes it.
     """
     ok = _usable(target) and target.ndim >= 1 and getattr(indices, "ndim", 0) == 1
     ok = ok and indices.dtype.kind in "iu" and isinstance(values, np.ndarray)
@@ -125,8 +128,7 @@ def scatter_add(target, indices, values) -> None:
         indices = np.ascontiguousarray(indices)
         ok = _ids_in_range(indices, target.shape[0])
     if not ok:
-        np.add.at(target, indices, values)
-        return
+        return NotImplemented
     width = int(np.prod(target.shape[1:]))
     _scatter_add_loop(
         target.reshape(target.shape[0], width),
@@ -139,10 +141,7 @@ def coalesce_rows(indices, values):
     """(rows, summed): the sorted distinct indices (J,), and summed (J, *R) where summed[j]
     adds up the values of every k with indices[k] == rows[j]."""
     if not (values.dtype in FLOATS and indices.ndim == 1 and indices.dtype.kind in "iu"):
-        rows, where = np.unique(indices, return_inverse=True)
-        summed = np.zeros((len(rows), *values.shape[1:]), dtype=values.dtype)
-        np.add.at(summed, where.reshape(-1), values)
-        return rows, summed
+        return NotImplemented
     width = int(np.prod(values.shape[1:]))
     k = len(indices)
     if k and int(indices.max()) < np.iinfo(np.int64).max // k - 1:

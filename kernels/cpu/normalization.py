@@ -24,6 +24,11 @@ batch_norm_normalize returns the reference's (y, x_hat), so the forward and the 
 be swapped for their references independently; it writes y and x_hat in one pass. The
 settings are checked once, and promoted to one dtype, in the reference's batch_norm_forward,
 which calls it; batch_norm_backward's dy is checked against the cache before dispatch.
+
+Dtypes: each kernel takes float32 or float64, one dtype for all its arrays, and declines
+anything else (returns NotImplemented, and the reference runs): float16, an integer x of
+batch_moments, arrays of mixed dtypes, and, for batch_moments and the backward, an empty
+batch (whose statistics are the reference's NaNs) and an x that is not (N, ..., C).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from . import threads
+from .dtypes import FLOATS
 
 __all__ = ["batch_moments", "batch_norm_backward", "batch_norm_normalize"]
 
@@ -155,13 +161,8 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 def batch_moments(x):
     """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,), biased."""
-    if x.ndim < 2:
-        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64) or x.size == 0:
-        axes = tuple(range(x.ndim - 1))  # other dtypes and empty batches: NumPy's answer
-        mean = x.mean(axis=axes)
-        centered = x - mean
-        return mean, (centered * centered).mean(axis=axes)
+    if x.dtype not in FLOATS or x.size == 0 or x.ndim < 2:  # the last: the reference raises
+        return NotImplemented
     rows = _rows(x)
     m = rows.shape[0]
     repeats = _strip_width(rows.shape[1])  # the shift, once per row of a strip
@@ -177,14 +178,13 @@ def batch_moments(x):
 
 def batch_norm_normalize(x, gamma, beta, mean, inv_std):
     """y = x_hat * gamma + beta and x_hat = (x - mean) * inv_std, in one pass; (y, x_hat)."""
-    dtype = np.result_type(x, gamma, beta, mean, inv_std)
-    if dtype not in (np.float32, np.float64):
-        x_hat = (x - mean) * inv_std
-        return x_hat * gamma + beta, x_hat
-    rows = _rows(x.astype(dtype, copy=False))
+    dtype = x.dtype
+    if dtype not in FLOATS or any(a.dtype != dtype for a in (gamma, beta, mean, inv_std)):
+        return NotImplemented
+    rows = _rows(x)
     y = np.empty(x.shape, dtype=dtype)
     x_hat = np.empty(x.shape, dtype=dtype)
-    per_channel = [np.ascontiguousarray(v, dtype=dtype) for v in (mean, inv_std, gamma, beta)]
+    per_channel = [np.ascontiguousarray(v) for v in (mean, inv_std, gamma, beta)]
     outputs = (y.reshape(rows.shape), x_hat.reshape(rows.shape))
     _row_parts(_forward_loop, (rows,), per_channel, outputs)
     return y, x_hat
@@ -193,25 +193,19 @@ def batch_norm_normalize(x, gamma, beta, mean, inv_std):
 def batch_norm_backward(dy, cache, needs_grad=(True, True, True)):
     """(dx, dgamma, dbeta): dbeta = sum(dy), dgamma = sum(dy * x_hat), then
     dx = gamma * inv_std / M * (M * dy - dbeta - x_hat * dgamma), per channel."""
-    x_hat, gamma, inv_std = cache
-    sums_dtype = np.result_type(dy, x_hat)
-    dx_dtype = np.result_type(gamma, inv_std, sums_dtype)
-    if dx_dtype not in (np.float32, np.float64) or dy.size == 0:
-        axes = tuple(range(dy.ndim - 1))
-        m = x_hat.size // x_hat.shape[-1]
-        dbeta, dgamma = dy.sum(axis=axes), (dy * x_hat).sum(axis=axes)
-        dx = (gamma * inv_std / m) * (m * dy - dbeta - x_hat * dgamma) if needs_grad[0] else None
-        return dx, dgamma, dbeta
-    dy_rows = _rows(dy.astype(sums_dtype, copy=False))
-    x_hat_rows = _rows(x_hat.astype(sums_dtype, copy=False))
+    x_hat, gamma, inv_std = cache  # of dy's dtype, checked before dispatch
+    dtype = dy.dtype
+    if dtype not in FLOATS or dy.size == 0:
+        return NotImplemented
+    dy_rows, x_hat_rows = _rows(dy), _rows(x_hat)
     sum_dy, sum_dy_xhat = _block_sums(_grad_sums, (dy_rows, x_hat_rows))
     dx = None
     if needs_grad[0]:  # skipped for a batch norm applied straight to the data
         m = dy_rows.shape[0]
         scale = gamma.astype(np.float64) * inv_std.astype(np.float64)  # (C,)
-        dx = np.empty(dy.shape, dtype=dx_dtype)
+        dx = np.empty(dy.shape, dtype=dtype)
         # dx = scale * dy + slope * x_hat + shift, per channel
         shift, slope = -scale * sum_dy / m, -scale * sum_dy_xhat / m
         outputs = (dx.reshape(dy_rows.shape),)
         _row_parts(_dx_loop, (dy_rows, x_hat_rows), (scale, shift, slope), outputs)
-    return dx, sum_dy_xhat.astype(sums_dtype), sum_dy.astype(sums_dtype)
+    return dx, sum_dy_xhat.astype(dtype), sum_dy.astype(dtype)

@@ -13,7 +13,10 @@ just as NumPy computes it (results agree to a few units in the last place, usual
 The loops run on one core: ResNet-20's parameters hold 16 to 36,864 values, which one core
 updates in microseconds, less than waking a second thread costs. A parameter that is not
 C-contiguous is updated through a contiguous copy written back; the gradient may be any
-array of the parameter's shape and dtype (tinydeep/optim.py checks both before dispatch).
+array of the parameter's shape and dtype (tinydeep/optim.py checks both before dispatch, for
+the gradient and the state). A parameter of another dtype than float32 or float64 (float16)
+is declined: the kernels return NotImplemented before changing anything, and the reference
+runs.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["adagrad_update", "adam_update", "sgd_update"]
+from .dtypes import FLOATS
 
-FLOATS = (np.float32, np.float64)
+__all__ = ["adagrad_update", "adam_update", "sgd_update"]
 
 
 @njit(cache=True)
@@ -79,16 +82,10 @@ def _flat(a, like):
     return np.ascontiguousarray(a, dtype=like.dtype).reshape(-1)
 
 
-def _update(op: str, loop, grad, arrays, *settings) -> None:
+def _update(loop, grad, arrays, *settings) -> None:
     """loop(param, grad, *state, *settings) on flat views of param and its state `arrays`,
     all updated in place (through contiguous copies written back where they are not)."""
     param = arrays[0]
-    ok = param.dtype in FLOATS and grad.shape == param.shape
-    if not (ok and all(a.dtype == param.dtype and a.shape == param.shape for a in arrays)):
-        raise TypeError(
-            f"{op}: expected float32 or float64 arrays of one shape and dtype, got "
-            f"{[(a.shape, a.dtype.name) for a in (param, grad, *arrays[1:])]}"
-        )
     flats = [_flat(a, param) for a in arrays]
     loop(flats[0], _flat(grad, param), *flats[1:], *[param.dtype.type(s) for s in settings])
     for a, f in zip(arrays, flats):
@@ -99,29 +96,34 @@ def _update(op: str, loop, grad, arrays, *settings) -> None:
 def sgd_update(param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay):
     """One SGD step on `param`, in place; returns the momentum buffer (None without
     momentum, a new array on the first step). Equations: tinydeep/optim.py:sgd_update."""
+    if param.dtype not in FLOATS:
+        return NotImplemented
     first = momentum != 0 and buf is None
     if first:
         buf = np.empty(param.shape, dtype=param.dtype)  # the loop sets it to the gradient
     state = [param] if buf is None else [param, buf]
     loop = _sgd_loop if buf is not None else _plain_sgd_loop
-    _update("sgd_update", loop, grad, state, lr, momentum, 1 - dampening, nesterov, weight_decay,
+    _update(loop, grad, state, lr, momentum, 1 - dampening, nesterov, weight_decay,
             first)  # fmt: skip
     return buf if momentum != 0 else None
 
 
 def adagrad_update(param, grad, sum_sq, *, clr, eps, weight_decay) -> None:
     """One AdaGrad step, in place. Equations: tinydeep/optim.py:adagrad_update."""
-    _update("adagrad_update", _adagrad_loop, grad, [param, sum_sq], clr, eps, weight_decay)
+    if param.dtype not in FLOATS:
+        return NotImplemented
+    _update(_adagrad_loop, grad, [param, sum_sq], clr, eps, weight_decay)
 
 
 def adam_update(
     param, grad, exp_avg, exp_avg_sq, *, step, lr, beta1, beta2, eps, weight_decay, decoupled
 ) -> None:
     """One Adam or AdamW step, in place. Equations: tinydeep/optim.py:adam_update."""
+    if param.dtype not in FLOATS:
+        return NotImplemented
     shrink = 1 - lr * weight_decay if weight_decay and decoupled else 1.0
     l2 = weight_decay if weight_decay and not decoupled else 0.0
     _update(
-        "adam_update",
         _adam_loop,
         grad,
         [param, exp_avg, exp_avg_sq],

@@ -16,6 +16,9 @@ col2im: each pixel of dx (N, H, W) adds, over its windows in the reference's ord
 "this pixel was the argmax" (1 or 0), the very products and sums of the reference, so dx is
 the reference's bit for bit. Serial loops, as in conv.py; flat arrays, unsigned offsets.
 
+Dtypes: float32, float64 and the integers; the kernels decline the others (float16, bool:
+they return NotImplemented, and the reference runs).
+
 Shapes: x (N, H, W, C), y, argmax, dy (N, OH, OW, C). `window` is the plain tuple
 ((KH, KW), (SH, SW), (OH, OW), ((top, bottom), (left, right))) (tinydeep/ops/conv.py's Window).
 """
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, uint64
+
+from .dtypes import numeric
 
 __all__ = ["max_pool2d_argmax", "max_pool2d_backward"]
 
@@ -63,6 +68,8 @@ def _max_pool2d_argmax_loop(x, shape, geometry, lowest, y, argmax):
 def max_pool2d_argmax(x: np.ndarray, window):
     """(y, argmax), each (N, OH, OW, C): the largest element of each window of x (N, H, W, C)
     and its position in the window, row-major in [0, KH*KW) (the first if several are equal)."""
+    if not numeric(x.dtype):
+        return NotImplemented
     _, _, (oh, ow), _ = window
     x = np.ascontiguousarray(x)
     n, _, _, c = x.shape
@@ -115,6 +122,8 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple):
     """(dx,): dy routed to the position of each window's maximum, summed where windows
     overlap, 0 elsewhere. The cache is the reference's, (argmax, x_shape, window)."""
     argmax, x_shape, window = cache
+    if not numeric(dy.dtype):
+        return NotImplemented
     dy, argmax = np.ascontiguousarray(dy), np.ascontiguousarray(argmax)
     dx = np.empty(tuple(x_shape), dtype=dy.dtype)
     _max_pool2d_backward_loop(

@@ -49,6 +49,7 @@ import numpy as np
 from numba import njit, uint64
 
 from . import threads
+from .dtypes import FLOATS
 
 __all__ = ["winograd_conv2d", "winograd_conv2d_backward"]
 
@@ -604,12 +605,23 @@ def _bits(a: np.ndarray) -> tuple[np.ndarray, np.unsignedinteger]:
 
 def winograd_conv2d(x, w, window, m=2):
     """y (N, OH, OW, F) by F(m x m, 3x3), as the reference, in chunks of images per core."""
+    if not _handled(m, x, w):
+        return NotImplemented
     return forward(x, w, window, m)[0]
 
 
 def winograd_conv2d_backward(dy, cache, needs_grad=(True, True), m=2):
     """(dx, dw) of the F(m x m, 3x3) forward, as the reference, in chunks of images per core."""
+    if not _handled(m, dy, *cache[:2]):
+        return NotImplemented
     return backward(dy, cache, needs_grad, m)[:2]
+
+
+def _handled(m, *arrays) -> bool:
+    """Whether these loops compute F(m x m, 3x3) of these arrays: m is 2 or 4 and the arrays
+    promote to float32 or float64. The two kernels above decline anything else; the
+    reference then computes it (float16) or raises (another m)."""
+    return m in (2, 4) and np.result_type(*arrays) in FLOATS
 
 
 def forward(x, w, window, m=2) -> tuple[np.ndarray, bool]:

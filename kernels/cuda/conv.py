@@ -15,7 +15,8 @@ atomics) and matches the reference bit for bit. The GEMMs around them
 Shapes as in tinydeep/ops/conv.py: x (N, H, W, C), cols (N, OH, OW, KH, KW, C), dcols
 offset-major (KH, KW, N, OH, OW, C). `window` is conv.py's Window, read as the plain tuple
 ((KH, KW), (SH, SW), (OH, OW), ((top, bottom), (left, right))).
-Dtypes: float32, float64, int32, int64 (source.C_TYPES). The kernels index by the geometry
+Dtypes: float32, float64, int32, int64 (source.C_TYPES); the kernels decline the others
+(return NotImplemented, and the CuPy reference runs). The kernels index by the geometry
 alone, with no bounds checks: tinydeep/ops/conv.py checks before dispatch that x and dcols
 fit the window (check_im2col, check_col2im).
 """
@@ -30,9 +31,8 @@ from . import source
 __all__ = ["col2im", "im2col"]
 
 
-def _kernel(name: str, dtype) -> cupy.RawKernel:
-    module = source.module("conv.cu", ("im2col", "col2im"))
-    return module.get_function(f"{name}<{source.c_type(name, dtype)}>")
+def _kernel(name: str, dtype) -> cupy.RawKernel | None:
+    return source.instance(source.module("conv.cu", ("im2col", "col2im")), name, dtype)
 
 
 def im2col(x: cupy.ndarray, window, pad_value=0.0) -> cupy.ndarray:
@@ -40,6 +40,8 @@ def im2col(x: cupy.ndarray, window, pad_value=0.0) -> cupy.ndarray:
     a new contiguous array."""
     (kh, kw), (sh, sw), (oh, ow), ((top, _), (left, _)) = window
     kernel = _kernel("im2col", x.dtype)
+    if kernel is None:
+        return NotImplemented
     x = cupy.ascontiguousarray(x)
     n, h, w, c = x.shape
     cols = cupy.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
@@ -55,6 +57,8 @@ def col2im(dcols: cupy.ndarray, x_shape: tuple, window) -> cupy.ndarray:
     (KH, KW, N, OH, OW, C) added back where the window was copied from; padding dropped."""
     (kh, kw), (sh, sw), (oh, ow), ((top, _), (left, _)) = window
     kernel = _kernel("col2im", dcols.dtype)
+    if kernel is None:
+        return NotImplemented
     dcols = cupy.ascontiguousarray(dcols)  # avg pooling passes a broadcast view
     n, h, w, c = x_shape
     dx = cupy.empty((n, h, w, c), dtype=dcols.dtype)

@@ -16,7 +16,9 @@ Caches are the references' own, (x_hat, gamma, inv_std), so kernels and referenc
 Every operand of a kernel below is one type T, and CuPy casts no array to it (only Python
 scalars): the op promotes x, gamma, beta, mean and var to one dtype before dispatch, and
 checks that dy has y's shape and dtype (tinydeep/ops/normalization.py), so these kernels
-never see two.
+never see two. batch_moments and batch_norm_backward sum in float32 or float64 only and
+decline other dtypes (an integer or float16 x): they return NotImplemented, and the CuPy
+reference runs.
 """
 
 from __future__ import annotations
@@ -37,9 +39,8 @@ MAX_ROW_BLOCKS = 1024  # blocks down the rows: enough to fill every SM of a larg
 def _channel_sums(x2: cupy.ndarray, mode: int = SUM, a=None) -> cupy.ndarray:
     """(C,) sums over the M rows of x2 (M, C), of x, (x - a)^2 or x * a (the modes above),
     in x2's floating dtype: partial sums from a grid of blocks, then one block adds them."""
-    kernel = source.module("normalization.cu", ("channel_sums",)).get_function(
-        f"channel_sums<{source.c_type('batch_norm', x2.dtype)}>"
-    )
+    module = source.module("normalization.cu", ("channel_sums",))
+    kernel = source.instance(module, "channel_sums", x2.dtype)  # float or double: see callers
     m, c = x2.shape
     x2 = cupy.ascontiguousarray(x2)
     a = x2 if a is None else cupy.ascontiguousarray(a, dtype=x2.dtype)
@@ -83,10 +84,8 @@ _input_gradient = cupy.ElementwiseKernel(
 def batch_moments(x: cupy.ndarray):
     """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,).
     Two passes, as the reference: the mean, then the mean squared deviation from it."""
-    if x.ndim < 2:
-        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
-    if x.dtype.kind != "f":  # an integer x: the statistics are float64, as NumPy's mean
-        x = x.astype(cupy.float64)
+    if x.dtype not in source.FLOATS or x.ndim < 2:  # the last: the reference raises
+        return NotImplemented
     x2 = x.reshape(-1, x.shape[-1])  # (M, C), a view when x is contiguous
     m = x2.shape[0]
     mean = _channel_sums(x2) / m  # (C,)
@@ -104,6 +103,8 @@ def batch_norm_backward(dy: cupy.ndarray, cache, needs_grad=(True, True, True)):
     """(dx, dgamma, dbeta): dbeta = sum(dy), dgamma = sum(dy * x_hat),
     dx = gamma * inv_std / M * (M * dy - dbeta - x_hat * dgamma), sums over M per channel."""
     x_hat, gamma, inv_std = cache
+    if dy.dtype not in source.FLOATS:
+        return NotImplemented
     channels = dy.shape[-1]
     dy2, x_hat2 = dy.reshape(-1, channels), x_hat.reshape(-1, channels)  # (M, C)
     m = x_hat2.shape[0]

@@ -12,7 +12,8 @@ need no atomics, and the sums are deterministic and equal to the reference's.
 
 The argmax (N, OH, OW, C) int64 is the reference's (the index in [0, KH*KW) within each
 window), so a kernel forward and a reference backward (or the other way round) mix freely.
-Dtypes: float32, float64, int32, int64 (source.C_TYPES). The backward indexes dy, argmax
+Dtypes: float32, float64, int32, int64 (source.C_TYPES); the kernels decline the others
+(return NotImplemented, and the CuPy reference runs). The backward indexes dy, argmax
 and dx by the cache's geometry alone: tinydeep/ops/pool.py checks before dispatch that dy and
 argmax are (N, OH, OW, C) for it and argmax integer (check_max_pool2d_backward).
 """
@@ -27,9 +28,9 @@ from . import source
 __all__ = ["max_pool2d_argmax", "max_pool2d_backward"]
 
 
-def _kernel(name: str, dtype) -> cupy.RawKernel:
+def _kernel(name: str, dtype) -> cupy.RawKernel | None:
     module = source.module("pool.cu", ("max_pool2d_forward", "max_pool2d_backward"))
-    return module.get_function(f"{name}<{source.c_type(name, dtype)}>")
+    return source.instance(module, name, dtype)
 
 
 def _geometry(x_shape: tuple, window) -> tuple:
@@ -43,6 +44,8 @@ def max_pool2d_argmax(x: cupy.ndarray, window):
     """y (N, OH, OW, C), the largest element of each window of x (N, H, W, C), and argmax,
     where it is; `window` is the reference's checked geometry."""
     kernel = _kernel("max_pool2d_forward", x.dtype)
+    if kernel is None:
+        return NotImplemented
     lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # never a maximum
     x = cupy.ascontiguousarray(x)
     (oh, ow), n, c = window.out, x.shape[0], x.shape[3]
@@ -58,6 +61,8 @@ def max_pool2d_backward(dy: cupy.ndarray, cache):
     equal), summed where windows overlap; 0 elsewhere."""
     argmax, x_shape, window = cache
     kernel = _kernel("max_pool2d_backward", dy.dtype)
+    if kernel is None:
+        return NotImplemented
     dy = cupy.ascontiguousarray(dy)
     argmax = cupy.ascontiguousarray(argmax, dtype=cupy.int64)
     dx = cupy.empty(x_shape, dtype=dy.dtype)

@@ -1,5 +1,6 @@
 """Shared plumbing of the RawModule kernels: loading a .cu file of this folder, picking a
-template instance by dtype, launching one thread per element. No kernels of its own.
+template instance by dtype (None for a dtype it has none for: the kernel declines), launching
+one thread per element. No kernels of its own.
 
 A .cu source is compiled by NVRTC the first time one of its kernels is fetched (not at
 import), once per device; CuPy caches the binary on disk (~/.cupy/kernel_cache), so later
@@ -27,6 +28,7 @@ C_TYPES = {
     np.dtype(np.int32): "int",
     np.dtype(np.int64): "long long",
 }
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the floating ones
 
 
 @functools.cache
@@ -38,16 +40,12 @@ def module(filename: str, kernels: tuple[str, ...]) -> cupy.RawModule:
     return cupy.RawModule(code=code, options=("-std=c++14",), name_expressions=names)
 
 
-def c_type(op: str, dtype) -> str:
-    """The C type that instantiates op's kernel for `dtype`, or a TypeError naming the op."""
-    dtype = np.dtype(dtype)
-    if dtype not in C_TYPES:
-        supported = ", ".join(str(d) for d in C_TYPES)
-        raise TypeError(
-            f"{op} (CUDA kernel): dtype {dtype} is not supported, expected one of {supported}; "
-            "TINYDEEP_KERNELS=0 runs the CuPy reference instead"
-        )
-    return C_TYPES[dtype]
+def instance(module: cupy.RawModule, name: str, dtype) -> cupy.RawKernel | None:
+    """The kernel `name` of `module` instantiated for `dtype` (`name<float>`, ...), or None for a
+    dtype not in C_TYPES: the kernel that asked then declines (returns NotImplemented), and
+    tinydeep runs the CuPy reference (tinydeep/backend.py, kernelized)."""
+    c_type = C_TYPES.get(np.dtype(dtype))
+    return None if c_type is None else module.get_function(f"{name}<{c_type}>")
 
 
 def launch(kernel: cupy.RawKernel, size: int, args: tuple) -> None:

@@ -20,7 +20,7 @@ import tinydeep_kernels.cpu.conv as conv_kernels
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from kernel_settings import cores, setting
+from kernel_settings import cores, declined, setting
 
 import tinydeep as td
 from tinydeep.backend import reference_only
@@ -172,18 +172,25 @@ def test_conv2d_backward_kernel_skips_the_gradients_not_needed():
     np.testing.assert_array_equal(dx, conv.conv2d_backward.reference(dy, cache)[0])
 
 
-def test_conv2d_kernels_take_non_contiguous_and_mixed_dtype_arrays():
+def the_kernel(function, *args):
+    """The CPU kernel that replaces the kernelized `function`, called on args."""
+    return getattr(kernels, function.__name__)(*args)
+
+
+def test_conv2d_kernels_take_non_contiguous_arrays_and_decline_mixed_dtypes():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 7, 4)).astype(np.float32).transpose(0, 2, 1, 3)  # (3, 7, 5, 4)
     w = rng.standard_normal((3, 3, 4, 2)).astype(np.float32)[::-1]
     window = conv.window_geometry("conv2d", x.shape, (3, 3), (1, 2), "same")
     for kernel in (w, w.astype(np.float64)):  # float64 weights: NumPy's promotion, as the ref
-        y = kernels.conv2d_gemm(x, kernel, window)
+        # Mixed dtypes are declined: the op (kernels on) runs the reference instead.
+        run = declined if kernel.dtype != x.dtype else the_kernel
+        y = run(conv.conv2d_gemm, x, kernel, window)
         expected = conv.conv2d_gemm.reference(x, kernel, window)
         np.testing.assert_array_equal(y, expected)
         assert y.dtype == expected.dtype
         dy = dy_for(x, kernel, window)[:, ::-1]  # a non-contiguous gradient
-        got = kernels.conv2d_backward(dy, (x, kernel, window))
+        got = run(conv.conv2d_backward, dy, (x, kernel, window))
         for a, b in zip(got, conv.conv2d_backward.reference(dy, (x, kernel, window))):
             np.testing.assert_array_equal(a, b)
             assert a.dtype == b.dtype

@@ -1,7 +1,8 @@
 """kernels/cpu/elementwise.py against tinydeep/ops/elementwise.py: ReLU, bit for bit.
 
 Hypothesis-drawn shapes and values (NaN, infinities and -0.0 included), float32 and float64,
-contiguous or not; then the gradient of relu with the kernels on.
+contiguous or not; other dtypes and shapes declined; then the gradient of relu with the
+kernels on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from gradients import check_gradients
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from kernel_settings import declined
 from strategies import arrays, away_from_zero
 
 from tinydeep import ops
@@ -48,10 +50,15 @@ def test_relu_forward_and_backward_are_the_reference_bit_for_bit(case):
     np.testing.assert_array_equal(dx, ref_dx)  # NaN where dy is NaN or infinite and y <= 0
 
 
-def test_other_dtypes_take_the_reference_lines():
+def test_other_dtypes_and_shapes_are_declined_and_the_reference_runs():
     x = np.array([-2, 0, 3])
-    np.testing.assert_array_equal(kernels.relu_forward(x)[0], [0, 0, 3])
-    np.testing.assert_array_equal(kernels.relu_backward(x, np.array([1, 0, 1]))[0], [-2, 0, 3])
+    y, cache = declined(reference_module.relu_forward, x)
+    assert y.dtype == x.dtype and cache is y
+    np.testing.assert_array_equal(y, [0, 0, 3])
+    (dx,) = declined(reference_module.relu_backward, x, np.array([1, 0, 1]))
+    np.testing.assert_array_equal(dx, [-2, 0, 3])
+    (dx,) = declined(reference_module.relu_backward, np.ones((2, 3)), np.array([1.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(dx, [[1, 0, 1], [1, 0, 1]])  # broadcast, as the reference
 
 
 @settings(max_examples=10)

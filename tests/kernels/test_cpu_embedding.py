@@ -2,7 +2,8 @@
 
 gather_rows, gather_rows_sum, scatter_add and coalesce_rows bit for bit against their
 references on hypothesis-drawn tables and ids (repeats, a batch of one, K = 1), float32 and
-float64; out-of-range ids behave as NumPy's; then embedding gradients with the kernels on.
+float64; out-of-range ids, other dtypes and layouts declined (the reference, NumPy's
+behaviour); then embedding gradients with the kernels on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gradients import check_gradients
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from kernel_settings import declined
 
 from tinydeep import ops, sparse
 
@@ -78,22 +80,37 @@ def test_rows_of_any_shape_and_an_empty_gradient():
     assert rows.shape == (0,) and summed.shape == (0, 2, 3)
 
 
-def test_out_of_range_ids_behave_as_numpy():
+def test_out_of_range_ids_are_declined_and_behave_as_numpy():
     table = np.arange(6.0).reshape(3, 2)
     with pytest.raises(IndexError):
-        kernels.gather_rows(table, np.array([0, 3]))
-    np.testing.assert_array_equal(kernels.gather_rows(table, np.array([-1])), table[[-1]])
+        declined(reference_module.gather_rows, table, np.array([0, 3]))
+    got = declined(reference_module.gather_rows, table, np.array([-1]))
+    np.testing.assert_array_equal(got, table[[-1]])
+    with pytest.raises(IndexError):
+        declined(reference_module.gather_rows_sum, table, np.array([[0, 3]]))
     target = np.zeros((3, 2))
-    kernels.scatter_add(target, np.array([-1, 2]), np.ones((2, 2)))  # counts from the end
+    declined(sparse.scatter_add, target, np.array([-1, 2]), np.ones((2, 2)))  # from the end
     np.testing.assert_array_equal(target, [[0, 0], [0, 0], [2, 2]])
     with pytest.raises(IndexError):
-        kernels.scatter_add(target, np.array([3]), np.ones((1, 2)))
+        declined(sparse.scatter_add, target, np.array([3]), np.ones((1, 2)))
 
 
-def test_a_non_contiguous_target_is_updated_in_place():
+def test_a_non_contiguous_target_is_declined_and_updated_in_place():
     target = np.zeros((4, 6))[:, ::2]
-    kernels.scatter_add(target, np.array([1, 1]), np.ones((2, 3)))
+    declined(sparse.scatter_add, target, np.array([1, 1]), np.ones((2, 3)))
     np.testing.assert_array_equal(target[1], [2, 2, 2])
+
+
+def test_other_dtypes_are_declined_and_the_reference_runs():
+    table, ids = np.arange(6).reshape(3, 2), np.array([[2, 0, 2]])
+    np.testing.assert_array_equal(declined(reference_module.gather_rows, table, ids), table[ids])
+    np.testing.assert_array_equal(declined(reference_module.gather_rows_sum, table, ids), [[8, 11]])
+    rows, summed = declined(sparse.coalesce_rows, ids[0], np.array([[1], [2], [4]]))
+    np.testing.assert_array_equal(rows, [0, 2])
+    np.testing.assert_array_equal(summed, [[2], [5]])
+    assert summed.dtype == np.int64
+    empty = declined(reference_module.gather_rows_sum, np.ones((3, 2)), np.zeros((2, 0), int))
+    np.testing.assert_array_equal(empty, np.zeros((2, 2)))  # K = 0: a sum of no rows
 
 
 def test_embedding_gradients_with_the_kernels_on():

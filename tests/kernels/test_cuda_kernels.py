@@ -471,6 +471,28 @@ def test_each_reference_dispatches_to_its_cuda_kernel(module, name):
     assert backend.find_kernel(name, "cuda") is getattr(kernels(), name)
 
 
+def test_dtypes_without_a_kernel_are_declined_and_the_reference_runs():
+    """float16 has no instance in the .cu sources, and the channel sums take no integers: the
+    kernels return NotImplemented, and each op (kernels on) gives its CuPy reference's result
+    (tinydeep/backend.py, kernelized)."""
+    x = gpu(np.arange(96).reshape(2, 4, 4, 3) % 7, np.float16)
+    window = conv.window_geometry("max_pool2d", x.shape, (2, 2), (2, 2), "valid")
+    dcols = gpu(np.ones((2, 2, 2, 2, 2, 3)), np.float16)  # (KH, KW, N, OH, OW, C)
+    cases = [
+        (conv.im2col, (x, window)),
+        (conv.col2im, (dcols, x.shape, window)),
+        (pool.max_pool2d_argmax, (x, window)),
+        (normalization.batch_moments, (x.reshape(-1, 3),)),
+        (normalization.batch_moments, (x.reshape(-1, 3).astype(np.int64),)),
+    ]
+    for function, args in cases:
+        assert getattr(kernels(), function.__name__)(*args) is NotImplemented
+        got, want = function(*args), reference(function, *args)
+        got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, w, exact=True)
+
+
 def _small_cnn():
     # No bias before the batch norm, as in a ResNet: the norm subtracts the batch mean, so that
     # bias's gradient is 0 in exact arithmetic and rounding noise (1e-17) on either device;
