@@ -48,7 +48,13 @@ def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: float = 1e-3) ->
     return y, mean, var
 
 
-@kernelized
+def check_batch_moments(x) -> None:
+    """Before the reference or a kernel: x must have a channel axis and at least one other."""
+    if x.ndim < 2:
+        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
+
+
+@kernelized(check=check_batch_moments)
 def batch_moments(x):
     """(mean, var) of x (..., C) per channel, over all axes but the last; each (C,).
 
@@ -56,8 +62,6 @@ def batch_moments(x):
     batch. Two passes (the mean first, then the squared deviations from it) rather than
     E[x**2] - E[x]**2, which loses every digit when the mean is large beside the spread.
     """
-    if x.ndim < 2:
-        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
     axes = tuple(range(x.ndim - 1))
     mean = x.mean(axis=axes)
     centered = x - mean
