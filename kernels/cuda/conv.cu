@@ -14,10 +14,11 @@
 
 // One thread per (b, r, q, k): window (r, q) of image b, channel k. It copies that channel's
 // KH*KW values of the window into row (b, r, q) of cols. The first version, one thread per
-// element of cols, spent six 64-bit divisions on every value it copied; its launches (with
-// col2im's) took half of a ResNet-20 training step at batch 512 on an H200 (a profile with
-// blocking launches, 2026-12-01). Here four divisions serve KH*KW copies. Neighbouring threads are neighbouring channels,
-// so each of the KH*KW writes of a warp is to consecutive addresses, as are its reads.
+// element of cols, spent six 64-bit divisions on every value it copied; with col2im's, its
+// launches took the largest share of a ResNet-20 training step at batch 512 on an H200 (46 of
+// 178 ms over three steps, a profile with blocking launches, 2026-12-01). Here four divisions
+// serve KH*KW copies. Neighbouring threads are neighbouring channels, so each of the KH*KW
+// writes of a warp is to consecutive addresses, as are its reads.
 template <typename T>
 __global__ void im2col(const T* x, T* cols, const T pad_value,
                        const int n, const int h, const int w, const int c,
