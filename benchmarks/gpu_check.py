@@ -169,17 +169,6 @@ def installed_here() -> bool:
     return found.returncode == 0 and found.stdout.strip().startswith(str(ROOT))
 
 
-def link_packages(out: Path) -> str:
-    """When pip cannot install (no setuptools >= 69 and no network, say): a folder of links
-    that imports this tree's packages under their installed names. Returns the folder."""
-    folder = out / "packages"
-    folder.mkdir(exist_ok=True)
-    for name, target in (("tinydeep", "tinydeep"), ("tinydeep_kernels", "kernels")):
-        if not (folder / name).exists():
-            (folder / name).symlink_to(ROOT / target)
-    return str(folder)
-
-
 def run(part: Part, env: dict) -> str:
     """Run one part's child, stopped at its limit; record status, time and the tail of a
     failure's output. Returns the whole output."""
@@ -402,9 +391,6 @@ def main() -> int:
             part.figures["why"] = "this tree's tinydeep already imports"
             continue
         output = run(part, env)
-        if part.name == "install" and part.status != "passed":
-            env["PYTHONPATH"] = link_packages(args.out)
-            part.figures["fallback"] = f"PYTHONPATH={env['PYTHONPATH']} (links to this tree)"
         if part.name == "environment" and part.status == "passed":
             info["environment"] = part.figures = json.loads(output.strip().splitlines()[-1])
         if part.name == "tests":

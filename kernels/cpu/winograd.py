@@ -98,6 +98,22 @@ def _geometry(window, m: int = 2) -> tuple:
 
 
 @njit(inline="always")
+def _copy_or_zero(src_array, bits, mask, src, inside, count, dst_array, dst):
+    """dst_array[dst : dst + count] = src_array[src : src + count] when `inside`, else zeros.
+    Returns whether a copied value is an infinity or a NaN (its exponent bits, `mask`, all
+    set in `bits`, the source's bytes as unsigned integers)."""
+    special = False
+    if inside:
+        for k in range(count):
+            dst_array[dst + k] = src_array[src + k]
+            special |= (bits[src + k] & mask) == mask
+    else:
+        for k in range(count):
+            dst_array[dst + k] = 0
+    return special
+
+
+@njit(inline="always")
 def _strip(x, bits, mask, b, first_row, count, sizes, d, row, first):
     """Copy rows first_row .. first_row + count - 1 of image b of x (flat; `sizes` is (H, W,
     C)) into the padded strip d, its rows `row` apart and the image `first` into each, zeros
@@ -110,14 +126,9 @@ def _strip(x, bits, mask, b, first_row, count, sizes, d, row, first):
     for i in range(count):
         r = first_row + i
         dst = uint64(i) * row + first
-        if 0 <= r < h:
-            src = uint64((b * h + r) * w) * cu
-            for k in range(image):
-                d[dst + k] = x[src + k]
-                special |= (bits[src + k] & mask) == mask
-        else:
-            for k in range(image):
-                d[dst + k] = 0
+        inside = 0 <= r < h
+        src = uint64((b * h + r) * w) * cu if inside else uint64(0)
+        special |= _copy_or_zero(x, bits, mask, src, inside, image, d, dst)
     return special
 
 
@@ -284,14 +295,9 @@ def _gather(dy, bits, mask, b, ty, m, sizes, g, span):
             for tx in range(tw):
                 o = e + uint64(tx) * fu
                 q = m * tx + v
-                if r < oh and q < ow:
-                    src = uint64((b * oh + r) * ow + q) * fu
-                    for k in range(fu):
-                        g[o + k] = dy[src + k]
-                        special |= (bits[src + k] & mask) == mask
-                else:
-                    for k in range(fu):
-                        g[o + k] = 0
+                inside = r < oh and q < ow
+                src = uint64((b * oh + r) * ow + q) * fu if inside else uint64(0)
+                special |= _copy_or_zero(dy, bits, mask, src, inside, fu, g, o)
     return special
 
 
