@@ -457,6 +457,25 @@ MUTATIONS = [
             "tests/ops/test_normalization.py::test_a_dy_of_another_shape_or_dtype_than_y_is_an_error",
         ),
     ),
+    # ---- issue 15: the checks moved to tinydeep/ops/checks.py, still called ---------------------
+    Mutation(
+        "avgpool-backward-unchecked",
+        "avg_pool2d_backward runs on a dy of any shape (its call to the check removed)",
+        (("tinydeep/ops/pool.py", "    check_avg_pool2d_backward(dy, cache)\n", ""),),
+        ("tests/ops/test_pool.py",),
+    ),
+    Mutation(
+        "batch-norm-forward-unchecked",
+        "batch_norm_forward takes gamma, beta, mean, var of any shape",
+        (
+            (
+                "tinydeep/ops/normalization.py",
+                "    check_batch_norm(x, gamma, beta, mean=mean, var=var)\n",
+                "",
+            ),
+        ),
+        ("tests/ops/test_normalization.py::test_errors_name_the_op_the_argument_and_the_shapes",),
+    ),
     Mutation(
         "cuda-channel-sums-typo",
         "normalization.cu's channel sums read a[chanel]: the CUDA source no longer compiles",

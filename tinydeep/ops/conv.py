@@ -14,14 +14,13 @@ pixels it was copied from (windows overlap, so pixels collect several contributi
 
 Read in this order:
   1. same_padding, padding_amounts, conv_output_size, window_geometry: the shapes (shared
-     with the pooling ops in tinydeep/ops/pool.py); check_window_fits, expect_shape: the
-     checks of a window and an array that come back from a cache
+     with the pooling ops in tinydeep/ops/pool.py)
   2. im2col, col2im: the copy and its gradient (pool.py uses them too)
   3. conv2d_forward (checks, then conv2d_gemm), conv2d_backward: the op
 
-Each check runs before the reference or a kernel (`kernelized(check=...)` for the functions
-a kernel replaces whole): Numba and CUDA kernels do no bounds checks, so an array that does
-not fit its geometry must be stopped before one reads it.
+The checks of the arguments a kernel would read unchecked (a window and an array that come
+back from a cache) are in tinydeep/ops/checks.py, run before the reference or a kernel
+(`@kernelized(check=...)`).
 
 Like every deep-learning library, "convolution" here is cross-correlation (the kernel is not
 flipped). Left out: dilation, groups, and a bias (the Conv2D layer adds it).
@@ -34,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinydeep.backend import kernelized, xp_of
+from tinydeep.ops.checks import check_col2im, check_conv2d_backward, check_im2col
 from tinydeep.tensor import differentiable
 
 # ---- 1. shapes: padding and output sizes along one axis, then the 2-D window geometry --------
@@ -119,40 +119,7 @@ def window_geometry(
     return Window((kh, kw), (sh, sw), out, pads)
 
 
-def check_window_fits(op: str, x_shape: tuple, window) -> tuple[int, int, int, int]:
-    """(N, H, W, C) of x_shape, once it is checked to be 4 sizes and `window` to be the
-    geometry window_geometry gives for it: OH = (H + top + bottom - KH) // SH + 1, and so
-    for OW. For the ops that take x_shape and a window from a cache (the backwards), where
-    nothing else ties them together."""
-    if len(x_shape) != 4:
-        raise ValueError(f"{op}: x_shape must be (N, H, W, C), got {x_shape}")
-    n, h, w, c = x_shape
-    (kh, kw), (sh, sw), out, ((top, bottom), (left, right)) = window
-    fits = ((h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1)
-    if tuple(out) != fits:
-        raise ValueError(
-            f"{op}: the window's output {out[0]}x{out[1]} does not fit x_shape {x_shape}: a "
-            f"{kh}x{kw} window at strides {sh}x{sw} with padding {window[3]} gives "
-            f"{fits[0]}x{fits[1]}"
-        )
-    return n, h, w, c
-
-
-def expect_shape(op: str, name: str, array, expected: tuple, layout: str) -> None:
-    """Raise a ValueError naming op, argument, the layout and both shapes unless
-    array.shape == expected."""
-    if tuple(array.shape) != expected:
-        raise ValueError(
-            f"{op}: {name} must have shape {layout} = {expected}, got shape {tuple(array.shape)}"
-        )
-
-
 # ---- 2. im2col and col2im --------------------------------------------------------------------
-
-
-def check_im2col(x, window: Window, pad_value=0.0) -> None:
-    """The window must be x's: the reference's strided view would read past x otherwise."""
-    check_window_fits("im2col", x.shape, window)
 
 
 @kernelized(check=check_im2col)  # kernels/cpu/conv.py: the same copy without np.pad
@@ -176,14 +143,6 @@ def im2col(x, window: Window, pad_value=0.0):
         x, (n, oh, ow, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c)
     )
     return xp.ascontiguousarray(view)
-
-
-def check_col2im(dcols, x_shape: tuple, window: Window) -> None:
-    """col2im's arguments, before the reference or a kernel: the kernels read dcols by the
-    geometry alone, so dcols must be (KH, KW, N, OH, OW, C) for x_shape and the window."""
-    n, _, _, c = check_window_fits("col2im", x_shape, window)
-    expected = (*window[0], n, *window[2], c)
-    expect_shape("col2im", "dcols", dcols, expected, "(KH, KW, N, OH, OW, C)")
 
 
 @kernelized(check=check_col2im)  # kernels/cpu/conv.py: a gather without the padded buffer
@@ -235,14 +194,6 @@ def conv2d_gemm(x, w, window: Window):
     cols = im2col(x, window)  # (N, OH, OW, KH, KW, C)
     y = cols.reshape(-1, kh * kw * c) @ w.reshape(kh * kw * c, f)  # (N*OH*OW, F)
     return y.reshape(x.shape[0], *window.out, f)
-
-
-def check_conv2d_backward(dy, cache, needs_grad=(True, True)) -> None:
-    """dy must be (N, OH, OW, F) for the forward's x, w and window (in the cache)."""
-    x, w, window = cache
-    n, _, _, _ = check_window_fits("conv2d_backward", x.shape, window)
-    expected = (n, *window[2], w.shape[3])
-    expect_shape("conv2d_backward", "dy", dy, expected, "(N, OH, OW, F)")
 
 
 @kernelized(check=check_conv2d_backward)  # kernels/cpu/conv.py: a few images at a time

@@ -14,34 +14,9 @@ Shapes: V rows in the table, D values per row, K ids per example.
 from __future__ import annotations
 
 from tinydeep.backend import kernelized
+from tinydeep.ops.checks import check_embedding, check_embedding_sum, check_ids_in_range
 from tinydeep.sparse import RowSparseGrad
 from tinydeep.tensor import differentiable
-
-
-def check_table_and_ids(op: str, table, ids) -> None:
-    """Raise unless `table` is (V, D) and `ids` integers: shapes and dtypes, nothing read
-    from the device."""
-    if table.ndim != 2:
-        raise ValueError(f"{op}: table must be (V, D), got shape {table.shape}")
-    if ids.dtype.kind not in "iu":
-        raise TypeError(
-            f"{op}: ids must be an integer array, got dtype {ids.dtype}; pass e.g. "
-            "numpy.asarray(ids, dtype=numpy.int64) (a Python list becomes a float32 tensor)"
-        )
-
-
-def check_ids_in_range(op: str, table, ids) -> None:
-    """Raise unless every id is in [0, V). NumPy would read a negative id as counting from
-    the end and return a row silently, so the range is checked here, not left to indexing.
-    This reads the ids' values: on the GPU the kernel flags a bad id as it gathers instead,
-    to wait for the device once."""
-    if ids.size == 0:
-        return
-    rows = table.shape[0]
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= rows:
-        bad = low if low < 0 else high
-        raise ValueError(f"{op}: id {bad} is out of range for a table of V={rows} rows")
 
 
 @kernelized
@@ -56,21 +31,9 @@ def gather_rows_sum(table, ids):
     return table[ids].sum(axis=1)
 
 
-# The forwards' checks of shapes and dtypes run before the reference or a kernel
-# (kernelized(check=...)): every device gets them, once. The range check reads the ids, so
-# it stays in each: the reference's check_ids_in_range, the CUDA kernel's flag.
-
-
-def check_embedding(table, ids) -> None:
-    check_table_and_ids("embedding", table, ids)
-
-
-def check_embedding_sum(table, ids) -> None:
-    check_table_and_ids("embedding_sum", table, ids)
-    if ids.ndim != 2:
-        raise ValueError(f"embedding_sum: ids must be (N, K), got shape {ids.shape}")
-
-
+# The forwards' checks of shapes and dtypes (tinydeep/ops/checks.py) run before the reference
+# or a kernel (kernelized(check=...)): every device gets them, once. The range check reads the
+# ids, so it stays in each: the reference's check_ids_in_range, the CUDA kernel's flag.
 # tinydeep_kernels.cuda replaces the whole forward, the CPU only the gather
 @kernelized(check=check_embedding)
 def embedding_forward(table, ids):

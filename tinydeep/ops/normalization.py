@@ -23,15 +23,20 @@ floating dtype, so the reference, the Numba kernels and the CUDA kernels (whose 
 share one type) all see one dtype. dy must then have y's dtype and shape, as every gradient
 has that of what it is the gradient of (tinydeep/tensor.py casts them so).
 
-Read in order: batch_norm, batch_moments, batch_norm_forward (its checks, then the
-promotion), batch_norm_normalize, batch_norm_backward.
+Read in order: batch_norm, batch_moments, batch_norm_forward, batch_norm_normalize,
+batch_norm_backward. The checks of their arguments, and the promotion to one dtype, are in
+tinydeep/ops/checks.py.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from tinydeep.backend import kernelized, xp_of
+from tinydeep.ops.checks import (
+    check_batch_moments,
+    check_batch_norm,
+    check_batch_norm_backward,
+    promoted,
+)
 from tinydeep.tensor import Tensor, differentiable
 
 
@@ -46,12 +51,6 @@ def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: float = 1e-3) ->
     mean, var = batch_moments(x.data)  # (C,) each, biased variance
     y = _batch_norm(x, gamma, beta, mean=mean, var=var, epsilon=epsilon)
     return y, mean, var
-
-
-def check_batch_moments(x) -> None:
-    """Before the reference or a kernel: x must have a channel axis and at least one other."""
-    if x.ndim < 2:
-        raise ValueError(f"batch_moments: x must be (N, ..., C), got shape {x.shape}")
 
 
 @kernelized(check=check_batch_moments)
@@ -76,34 +75,11 @@ def batch_norm_forward(x, gamma, beta, *, mean, var, epsilon: float = 1e-3):
     `batch_moments(x)`, settings rather than inputs (see the module docstring). epsilon:
     added to the variance.
     """
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: x must be (N, C) or (N, H, W, C), got shape {x.shape}")
-    channels = x.shape[-1]
-    for name, value in (("gamma", gamma), ("beta", beta), ("mean", mean), ("var", var)):
-        if value.shape != (channels,):
-            raise ValueError(
-                f"batch_norm: {name} must have shape ({channels},), one value per channel of "
-                f"x {x.shape}, got {value.shape}"
-            )
+    check_batch_norm(x, gamma, beta, mean=mean, var=var)
     x, gamma, beta, mean, var = promoted(x, gamma, beta, mean, var)
     inv_std = 1 / xp_of(x).sqrt(var + epsilon)  # (C,)
     y, x_hat = batch_norm_normalize(x, gamma, beta, mean, inv_std)
     return y, (x_hat, gamma, inv_std)
-
-
-def promoted(x, gamma, beta, mean, var) -> tuple:
-    """(x, gamma, beta, mean, var) cast to their common dtype, NumPy's promotion, which must
-    be floating: float64 x with float32 gamma all in float64, integer x in the float it
-    promotes to. An array already in that dtype is not copied."""
-    operands = {"x": x, "gamma": gamma, "beta": beta, "mean": mean, "var": var}
-    dtype = np.result_type(*(a.dtype for a in operands.values()))
-    if dtype.kind != "f":
-        received = ", ".join(f"{name} {a.dtype}" for name, a in operands.items())
-        raise TypeError(
-            f"batch_norm: expected operands that promote to a floating-point dtype, got "
-            f"{received}, which promote to {dtype}; cast x to a float, e.g. x.astype('float32')"
-        )
-    return tuple(a.astype(dtype, copy=False) for a in operands.values())
 
 
 @kernelized
@@ -112,30 +88,6 @@ def batch_norm_normalize(x, gamma, beta, mean, inv_std):
     y = x_hat * gamma + beta and x_hat = (x - mean) * inv_std. x (..., C), the rest (C,)."""
     x_hat = (x - mean) * inv_std  # (N, ..., C), zero mean and unit variance per channel
     return x_hat * gamma + beta, x_hat
-
-
-def check_batch_norm_backward(dy, cache, needs_grad=(True, True, True)) -> None:
-    """Before the reference or a kernel: dy must have y's shape and dtype, which are x_hat's,
-    and gamma, inv_std be (C,) in that dtype. The kernels read dy and x_hat element by
-    element, gamma and inv_std per channel, by x_hat's shape; the CUDA ones in one dtype."""
-    x_hat, gamma, inv_std = cache
-    if dy.shape != x_hat.shape:
-        raise ValueError(
-            f"batch_norm_backward: dy must have the shape of the forward's y, "
-            f"{x_hat.shape}, got shape {dy.shape}"
-        )
-    for name, a in (("gamma", gamma), ("inv_std", inv_std)):
-        if a.shape != x_hat.shape[-1:]:
-            raise ValueError(
-                f"batch_norm_backward: the cache's {name} must have shape "
-                f"{x_hat.shape[-1:]}, one value per channel of y {x_hat.shape}, got {a.shape}"
-            )
-    for name, a in (("dy", dy), ("the cache's gamma", gamma), ("the cache's inv_std", inv_std)):
-        if a.dtype != x_hat.dtype:
-            raise TypeError(
-                f"batch_norm_backward: {name} must have the dtype of the forward's y, "
-                f"{x_hat.dtype}, got {a.dtype}"
-            )
 
 
 @kernelized(check=check_batch_norm_backward)

@@ -12,20 +12,14 @@ real pixels in each window (as TensorFlow does, unlike PyTorch's default).
 
 Read max_pool2d first (its forward checks the settings, then max_pool2d_argmax finds the
 maxima; its backward's arguments, which come from a cache, are checked before the reference
-or a kernel reads them), then avg_pool2d.
+or a kernel reads them, in tinydeep/ops/checks.py), then avg_pool2d.
 """
 
 from __future__ import annotations
 
 from tinydeep.backend import kernelized, xp_of
-from tinydeep.ops.conv import (
-    Window,
-    check_window_fits,
-    col2im,
-    expect_shape,
-    im2col,
-    window_geometry,
-)
+from tinydeep.ops.checks import check_avg_pool2d_backward, check_max_pool2d_backward
+from tinydeep.ops.conv import Window, col2im, im2col, window_geometry
 from tinydeep.tensor import differentiable
 
 
@@ -58,21 +52,6 @@ def max_pool2d_argmax(x, window: Window):
     return y, argmax
 
 
-def check_max_pool2d_backward(dy, cache) -> None:
-    """dy and argmax must be (N, OH, OW, C) for the cache's x_shape and window, and argmax
-    integer: the kernels read both by that geometry, with no bounds checks."""
-    argmax, x_shape, window = cache
-    n, _, _, c = check_window_fits("max_pool2d_backward", x_shape, window)
-    expected = (n, *window[2], c)
-    expect_shape("max_pool2d_backward", "dy", dy, expected, "(N, OH, OW, C)")
-    expect_shape("max_pool2d_backward", "argmax", argmax, expected, "(N, OH, OW, C)")
-    if argmax.dtype.kind not in "iu":
-        raise TypeError(
-            "max_pool2d_backward: argmax must be an integer array (positions in the window), "
-            f"got dtype {argmax.dtype}"
-        )
-
-
 @kernelized(check=check_max_pool2d_backward)  # kernels/cpu/pool.py: a gather, no one-hot
 def max_pool2d_backward(dy, cache):
     """dx = dy routed to the position of each window's maximum (the first one if several are
@@ -100,8 +79,7 @@ def avg_pool2d_backward(dy, cache):
     """dx = dy / count spread evenly over each window's real pixels, summed where windows
     overlap."""
     counts, x_shape, window = cache
-    n, _, _, c = check_window_fits("avg_pool2d_backward", x_shape, window)
-    expect_shape("avg_pool2d_backward", "dy", dy, (n, *window.out, c), "(N, OH, OW, C)")
+    check_avg_pool2d_backward(dy, cache)
     share = dy / counts  # (N, OH, OW, C): what each pixel of a window gets
     dcols = xp_of(dy).broadcast_to(share, (*window.size, *share.shape))  # no copy
     return (col2im(dcols, x_shape, window),)
