@@ -15,18 +15,13 @@ Non-trainable state (BatchNorm's moving statistics) is written with `update_stat
 Sub-layers held in attributes, lists, tuples and dicts are found automatically, so
 `parameters()`, `to(device)` and saving see the whole tree.
 
-When a call fails. The outermost call is all or nothing (tinydeep/rollback.py): if anything
-in it raises, the layers it built go back to unbuilt and the state written with
-`update_state` gets its old values back, so a bad input deep inside a model (a batch of one
-reaching a 1x1 BatchNorm) changes nothing, not just the layers after the one that failed;
-and the message gains the model and the sub-layer's path ("ResNet 'res_net', at
-blocks/2/bn1: BatchNormalization 'batch_normalization_5': ..."). That machinery is at the
-end of the file, in `_calling`, which wraps the life cycle without entering it.
+When a call fails, it changes nothing: the outermost call is all or nothing, and the error
+says where in the model it happened. That machinery is in tinydeep/layers/calls.py, which
+wraps the life cycle (`with calling(...)`) without entering it.
 
 Read in this order: Layer.__call__, _build_on and update_state; check_input and
 naming_errors; add_weight; the tree walk (named_sublayers, walk, named_weights, parameters);
-to(); then _calling (when a call fails) and the small helpers. Model and Sequential live in
-tinydeep/layers/model.py.
+to(); then the small helpers. Model and Sequential live in tinydeep/layers/model.py.
 """
 
 from __future__ import annotations
@@ -35,14 +30,13 @@ import inspect
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 
 import numpy as np
 
 from tinydeep import backend, initializers, rollback
+from tinydeep.layers.calls import calling, enclosing_training, unbuild_on_failure
 from tinydeep.tensor import Tensor
 
-_calls: list[bool] = []  # the `training` value of each layer call in progress, outermost first
 _name_counts: dict[str, int] = {}
 _TAKES_TRAINING: dict = {}  # call function -> whether it declares `training`
 
@@ -84,8 +78,8 @@ class Layer:
         """Convert the inputs, build on the first call, then call (see the module docstring)."""
         inputs = _as_tensors(inputs)
         if training is None:  # inherit the enclosing layer call's value, as in Keras
-            training = _calls[-1] if _calls else False
-        with _calling(self, bool(training)):
+            training = enclosing_training()
+        with calling(self, bool(training)):  # all or nothing; errors say where (calls.py)
             if not self.built:
                 self._build_on(inputs)
             if self._call_takes_training():
@@ -99,7 +93,7 @@ class Layer:
         """The first call: take the weights' dtype from the first input, and its device too
         unless to(device) chose one (an input on another device is then an error), then
         build. The attributes as they were are kept, to unbuild if the call fails."""
-        rollback.on_failure(partial(_unbuild, self, _attributes(self)))
+        unbuild_on_failure(self)
         first = _first_tensor(inputs)
         floating = first is not None and first.dtype.kind == "f"
         if self.dtype is None:
@@ -277,61 +271,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}{'' if self.built else ' (not built)'}>"
-
-
-# ---- when a call fails: all or nothing, and the path in the message --------------------------
-
-
-class _calling:  # a context manager, lower case as contextlib names its own
-    """Around one layer call: `training` for the layers it calls; all or nothing, the
-    outermost call deciding (tinydeep/rollback.py); and an error's message named. The error
-    remembers the innermost layer it passed through, the one that got the bad input, and the
-    outermost call puts the path to it in front, before undoing builds that may drop it."""
-
-    def __init__(self, layer: Layer, training: bool):
-        self.layer, self.training, self.block = layer, training, rollback.all_or_nothing()
-
-    def __enter__(self) -> None:
-        self.outermost = not _calls
-        _calls.append(self.training)
-        self.block.__enter__()
-
-    def __exit__(self, kind, error, trace) -> None:
-        try:
-            if isinstance(error, Exception):
-                if not hasattr(error, "_raised_in"):
-                    error._raised_in = self.layer
-                if self.outermost:
-                    _name_the_path(self.layer, error)
-            self.block.__exit__(kind, error, trace)
-        finally:
-            _calls.pop()
-
-
-def _name_the_path(model: Layer, error: Exception) -> None:
-    """Put "ResNet 'res_net', at blocks/2/bn1: " in front of the message of a TypeError or
-    ValueError raised in a sub-layer, so the error says where in the model it happened."""
-    inner = getattr(error, "_raised_in", model)
-    if inner is model or not isinstance(error, (TypeError, ValueError)):
-        return
-    if not error.args or not isinstance(error.args[0], str):
-        return
-    path = next((p for p, layer, _ in model.walk() if layer is inner), None)
-    where = f"{model.where()}, at {path}" if path else model.where()
-    error.args = (f"{where}: {error.args[0]}", *error.args[1:])
-
-
-def _attributes(layer: Layer) -> dict:
-    """The layer's attributes, the weight registry that build adds to copied."""
-    attributes = dict(vars(layer))
-    attributes.update(_weights=dict(layer._weights), _trainable_names=set(layer._trainable_names))
-    return attributes
-
-
-def _unbuild(layer: Layer, attributes: dict) -> None:
-    """Put back the attributes exactly as they were before build (see `_attributes`)."""
-    vars(layer).clear()
-    vars(layer).update(attributes)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
