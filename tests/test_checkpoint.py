@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -233,3 +235,29 @@ def test_an_optimizer_state_that_does_not_fit_changes_no_optimizer_or_schedule(t
     assert [sgd2.state_dict(), adam2.state_dict(), other.state_dict()] == before
     for name, w in fresh.named_weights().items():
         np.testing.assert_array_equal(w.data, weights[name], err_msg=name)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_files_get_the_umask_s_permissions(tmp_path, umask, expected):
+    """As `open(path, "wb")` would: rw-rw-rw- less the umask for a new file, not the
+    temporary file's owner-only -rw-------."""
+    model = small_model()
+    previous = os.umask(umask)
+    try:
+        model.save_weights(tmp_path / "model.npz")
+        checkpoint.save_checkpoint(tmp_path / "run.npz", model, [], epoch=1)
+    finally:
+        os.umask(previous)
+    for name in ("model.npz", "run.npz"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == expected, name
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_saved_file_that_replaces_another_keeps_its_permissions(tmp_path):
+    model = small_model()
+    path = tmp_path / "model.npz"
+    model.save_weights(path)
+    path.chmod(0o640)
+    model.save_weights(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

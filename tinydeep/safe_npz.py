@@ -31,6 +31,7 @@ import json
 import math
 import os
 import socket
+import stat
 import struct
 import tempfile
 import zipfile
@@ -68,7 +69,9 @@ class CheckpointError(ValueError):
 @contextlib.contextmanager
 def atomic_write(path) -> Iterator[BinaryIO]:
     """A binary file to write; on a clean exit it replaces `path` in one step (rename), and on
-    any exception (or a kill) `path` keeps its previous content."""
+    any exception (or a kill) `path` keeps its previous content. The file gets the mode a
+    plain `open(path, "wb")` would give it (see `file_mode`), not the temporary file's
+    owner-only one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
@@ -77,6 +80,8 @@ def atomic_write(path) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(handle, "wb") as file:
             yield file
+            if os.name == "posix":
+                os.fchmod(file.fileno(), file_mode(path))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -88,6 +93,18 @@ def atomic_write(path) -> Iterator[BinaryIO]:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+def file_mode(path: Path) -> int:
+    """The permissions `open(path, "wb")` would leave: an existing file's own, else those the
+    umask allows of rw-rw-rw- (-rw-r--r-- for the usual 022). mkstemp makes its files
+    owner-only (-rw-------), which a replaced file must not keep."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 _HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())  # no "." or "-"
