@@ -81,6 +81,23 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"TINYDEEP_NO_SKIPS=1 (CI) makes this skip a failure: {reason}"
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The skips in one line per reason, with how many tests each skipped, instead of pytest's
+    line per test location (the CUDA tests alone would be dozens of lines that bury the
+    result). pyproject's `-rfE` leaves failures and errors in pytest's own summary."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return
+    terminalreporter.section("skipped, by reason", sep="-")
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(f"{count} {tests}: {reason}")
+
+
 def pytest_report_header(config) -> list[str]:
     """What this run can check: the GPU, PyTorch and the data, one line."""
     try:

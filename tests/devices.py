@@ -22,3 +22,6 @@ def gpu_missing_reason() -> str | None:
 GPU_SKIP_REASON = "needs a usable CUDA GPU"
 
 needs_gpu = pytest.mark.skipif(gpu_missing_reason() is not None, reason=GPU_SKIP_REASON)
+
+# The reason the PyTorch cross-checks skip with, when PyTorch is not installed.
+TORCH_SKIP_REASON = 'needs PyTorch for the cross-check with it: pip install -e ".[torch]"'

@@ -67,3 +67,12 @@ def test_under_the_rule_a_missing_package_or_data_set_fails(tmp_path):
     if "tinydeep: CUDA usable" not in result.stdout:  # only the GPU test may skip
         assert "2 failed, 1 passed, 1 skipped" in result.stdout
         assert "needs a usable CUDA GPU" in result.stdout
+
+
+def test_the_skips_are_summed_up_in_one_line_per_reason(tmp_path):
+    result = run_sample(tmp_path, TINYDEEP_NO_SKIPS="0")
+    summary = result.stdout[result.stdout.index("skipped, by reason") :].splitlines()[1:]
+    assert "1 test: could not import 'no_such_package_for_tinydeep': " in "\n".join(summary)
+    assert any(line.startswith("1 test: needs the real data set 'adult'") for line in summary)
+    if "CUDA usable" not in result.stdout:
+        assert "1 test: needs a usable CUDA GPU" in summary

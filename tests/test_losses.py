@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from devices import TORCH_SKIP_REASON
 from gradients import check_gradients
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,7 +70,7 @@ def test_cross_entropy_takes_keras_shaped_labels_lists_and_tensors():
 
 
 def test_cross_entropy_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
     rng = np.random.default_rng(0)
     logits, labels = 5 * rng.standard_normal((7, 4)), rng.integers(0, 4, 7)
     for reduction in ("mean", "sum", "none"):
@@ -143,7 +144,7 @@ def test_binary_cross_entropy_takes_integer_labels_as_targets():
 
 
 def test_binary_cross_entropy_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
     rng = np.random.default_rng(0)
     z, t = 20 * rng.standard_normal((5, 3)), rng.uniform(size=(5, 3))
     for reduction in ("mean", "sum", "none"):

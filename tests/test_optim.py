@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pytest
-from devices import needs_gpu
+from devices import TORCH_SKIP_REASON, needs_gpu
 from kernel_settings import PATHS
 
 from tinydeep import optim
@@ -164,7 +164,7 @@ TORCH_CASES = {
 
 @pytest.mark.parametrize("case", sorted(TORCH_CASES))
 def test_matches_torch_step_for_step(case):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
     make_ours, make_torch = TORCH_CASES[case]
     rng = np.random.default_rng(0)
     starts = [rng.standard_normal((3, 4)), rng.standard_normal(5)]

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from devices import TORCH_SKIP_REASON
 from gradients import check_gradients
 from hypothesis import given
 from hypothesis import strategies as st
@@ -73,7 +74,7 @@ def test_conv2d_gradients(case):
 
 @given(conv_case(max_batch=3, max_side=9, max_channels=4))
 def test_conv2d_matches_pytorch_forward_and_backward(case):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
     x, w, s, padding = case
     sh, sw = (s, s) if isinstance(s, int) else s
     # NHWC -> NCHW and (KH, KW, C, F) -> (F, C, KH, KW), copied to fresh C-ordered arrays

@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pytest
 import tinydeep_kernels.cpu
+from devices import TORCH_SKIP_REASON
 from gradients import check_gradients
 from hypothesis import given
 from hypothesis import strategies as st
@@ -127,7 +128,7 @@ def test_float32_stays_float32_and_data_needing_no_gradient_is_skipped():
 
 @pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 3), (1, 2, 3, 3)])
 def test_batch_norm_matches_torch_training_mode(shape):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
     rng = np.random.default_rng(3)
     x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
     gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
