@@ -126,7 +126,7 @@ def test_an_unreachable_server_names_the_file_the_url_and_the_folder(local_serve
     assert str(dest.parent) in message
     assert "could not be reached" in message
     assert (error.url, error.dest) == (url, dest)
-    assert list(dest.parent.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the folders made for dest
 
 
 def test_an_http_error_is_a_download_error(local_server, tmp_path):
