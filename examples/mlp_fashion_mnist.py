@@ -32,7 +32,7 @@ import numpy as np
 from tinydeep import Tensor, no_grad
 from tinydeep.backend import to_device, xp_of
 from tinydeep.data import DownloadError, IdxError, load_fashion_mnist
-from tinydeep.data.offline import STANDIN_SHAPES, explain, standin_images, standin_notice
+from tinydeep.data.offline import STANDIN_SHAPES, standin_images, standin_notice
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir, args.train_size, rng
         )
     except (OSError, IdxError) as error:  # a damaged file, or one that cannot be read
-        print(f"mlp_fashion_mnist: cannot load Fashion-MNIST.\n{explain(error)}", file=sys.stderr)
+        print(f"mlp_fashion_mnist: cannot load Fashion-MNIST.\n{error}", file=sys.stderr)
         return 1
     n = len(x_train)
     print(

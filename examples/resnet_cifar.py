@@ -40,7 +40,7 @@ from tinydeep.data import (
     normalize,
     random_crop_flip,
 )
-from tinydeep.data.offline import STANDIN_SHAPES, explain, standin_images, standin_notice
+from tinydeep.data.offline import STANDIN_SHAPES, standin_images, standin_notice
 from tinydeep.models import ResNet
 from tinydeep.schedules import CosineDecay, LinearWarmup, StepDecay
 
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     try:
         (x_train, y_train), (x_test, y_test), name = load(args.dataset, args.data_dir, rng)
     except (DownloadError, FileNotFoundError, ValueError) as error:
-        print(f"resnet_cifar: cannot load {args.dataset}:\n{explain(error)}", file=sys.stderr)
+        print(f"resnet_cifar: cannot load {args.dataset}:\n{error}", file=sys.stderr)
         return 1
     x_train, y_train = subset(x_train, y_train.astype(np.int64), args.train_size, rng)
     x_test, y_test = subset(x_test, y_test.astype(np.int64), args.test_size, rng)
