@@ -56,6 +56,10 @@ def assert_says_where_to_get_it(stderr: str, *facts: str) -> None:
     assert "--data-dir" in stderr and "data_dir=" not in stderr
 
 
+def assert_trains_on_the_stand_in(stderr: str, *facts: str) -> None:
+    assert_says_where_to_get_it(stderr, "could not be downloaded", "stand-in", *facts)
+
+
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=300, env=env, check=False
@@ -89,10 +93,8 @@ def test_mlp_fashion_mnist_offline_trains_on_the_stand_in_and_leaves_nothing(tmp
     args = [str(MLP), "--epochs", "1", "--train-size", "2000"]
     result = run(args, env=offline_env(home))
     assert result.returncode == 0, result.stderr
-    assert_says_where_to_get_it(
+    assert_trains_on_the_stand_in(
         result.stderr,
-        "could not be downloaded",
-        "stand-in",
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
         str(home / ".cache" / "tinydeep" / "fashion-mnist"),
     )
@@ -133,11 +135,8 @@ def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
     ]
     result = run(args, env=offline_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert_says_where_to_get_it(
-        result.stderr,
-        "could not be downloaded",
-        "stand-in",
-        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    assert_trains_on_the_stand_in(
+        result.stderr, "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run.json"]  # no cifar-10/
     assert re.search(
@@ -342,7 +341,7 @@ def test_resnet_cifar_fashion_mnist_offline_stands_in_with_its_shape(tmp_path, m
     assert name == "stand-in"
     assert x_train.shape[1:] == x_test.shape[1:] == (28, 28, 1) and x_train.dtype == np.uint8
     assert sorted(set(y_train.tolist())) == list(range(10))
-    assert_says_where_to_get_it(capsys.readouterr().err, "stand-in", "Fashion-MNIST-shaped")
+    assert_trains_on_the_stand_in(capsys.readouterr().err, "Fashion-MNIST-shaped")
     assert list(tmp_path.iterdir()) == []
 
 
