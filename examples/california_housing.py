@@ -23,17 +23,19 @@ the mean scores 1.137, a linear regression on all eight features 0.720.
     python examples/california_housing.py                   # test RMSE ~0.56, seconds
     python examples/california_housing.py --epochs 2 --json run.json
 
-The data is read from DIR/california-housing/california_housing.csv (DIR: --data-dir, else
-$TINYDEEP_DATA, else ~/.cache/tinydeep): the StatLib California housing data as shipped by
-scikit-learn's fetch_california_housing, one row per district, with a header row. It has no
-canonical download in this layout, so it is not fetched. Left out: the tutorial's plots and
-its saving of the model.
+The data is read from DIR/california-housing/california_housing.csv, else from
+DIR/california_housing.csv (DIR: --data-dir, else $TINYDEEP_DATA, else ~/.cache/tinydeep): the
+StatLib California housing data as shipped by scikit-learn's fetch_california_housing, one row
+per district, with a header row. It has no canonical download in this layout, so it is not
+fetched: without it the script says so and stops (exit status 1). Left out: the tutorial's
+plots and its saving of the model.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +44,7 @@ import numpy as np
 
 import tinydeep
 from tinydeep import keras  # was: from tensorflow import keras
-from tinydeep.data import data_dir
+from tinydeep.data import find_folder
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
 
@@ -111,17 +113,18 @@ class MissingData(OSError):
     """The CSV is not where it should be; the message says what to put where."""
 
 
-def load_housing(root: Path) -> tuple[np.ndarray, np.ndarray]:
-    """x float64 (20640, 8) and y float64 (20640,) from the CSV, its header checked."""
-    path = root / FILE
+def load_housing(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """x float64 (20640, 8) and y float64 (20640,) from the CSV in `folder`, its header checked."""
+    path = folder / FILE.name
     if not path.is_file():
         raise MissingData(
             f"needs {path}, which is absent.\n"
             f"  It is the StatLib California housing data as shipped by scikit-learn's\n"
             f"  fetch_california_housing (20,640 rows): write it as a CSV with the header\n"
             f"  {','.join(COLUMNS)}\n"
-            f"  and put it in the folder {path.parent} (which comes from --data-dir, else\n"
-            f"  $TINYDEEP_DATA, else ~/.cache/tinydeep). There is no download in this layout."
+            f"  and put it in the folder {path.parent}, or point --data-dir (else\n"
+            f"  $TINYDEEP_DATA) at the folder that holds it or {FILE.parent}{os.sep}.\n"
+            f"  There is no download in this layout."
         )
     with open(path) as file:
         header = [name.strip().strip('"') for name in file.readline().split(",")]
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
-        x, y = load_housing(data_dir(args.data_dir))
+        x, y = load_housing(find_folder(args.data_dir, (FILE.parent, "."), [FILE.name]))
     except (OSError, ValueError) as error:  # absent, or not the expected CSV
         print(f"california_housing: cannot load the data: {error}", file=sys.stderr)
         return 1

@@ -26,6 +26,9 @@ and after training (tinydeep.diagnostics.probe_gradient_norms).
     python examples/depth_study.py --dataset cifar10 --depths 20 32 44 56 --train-size 0 \\
         --epochs 40 --device cuda                    # the paper's comparison, on a GPU
 
+With neither the data on disk nor a network it says where to get the data and stops (exit
+status 1): a study of generated stand-in images would measure nothing worth plotting.
+
 Writes to --out-dir (default ./depth_study): runs.csv (one row per run), runs.json (every
 record, curves included; --json PATH writes a copy), and the plots accuracy_vs_depth.png,
 gradient_profiles.png, training_curves.png, width_vs_depth.png, mlp_vanishing.png. The plots
@@ -50,6 +53,7 @@ import numpy as np
 import tinydeep as td
 from tinydeep.callbacks import Callback, LearningRateScheduler
 from tinydeep.data import DownloadError, channel_stats, load_cifar10, load_fashion_mnist, normalize
+from tinydeep.data.offline import explain
 from tinydeep.diagnostics import probe_gradient_norms
 from tinydeep.layers import Activation, BatchNormalization, Dense, Flatten, Sequential
 from tinydeep.models import ResNet
@@ -626,7 +630,7 @@ def main(argv=None) -> int:
     try:
         x, y = load_pool(args, rng)
     except (DownloadError, FileNotFoundError, ValueError) as error:
-        print(f"depth_study: cannot load {args.dataset}:\n{error}", file=sys.stderr)
+        print(f"depth_study: cannot load {args.dataset}:\n{explain(error)}", file=sys.stderr)
         return 1
     folds = splits(len(x), args, rng)
     classes = int(y.max()) + 1

@@ -14,8 +14,10 @@ nothing else changes.
     python examples/mlp_fashion_mnist.py       # ~88% test accuracy; seconds on 2 CPU cores
     python examples/mlp_fashion_mnist.py --epochs 1 --train-size 2000 --data-dir DIR
 
-The data is read from DIR/fashion-mnist/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)
-and downloaded there when missing.
+The data is read from DIR/fashion-mnist/ or DIR itself (default: $TINYDEEP_DATA, else
+~/.cache/tinydeep) and downloaded there when missing; with no network either, it says so and
+trains on a stand-in data set generated here (Fashion-MNIST-shaped, ten learnable classes), so
+the command always runs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import numpy as np
 
 from tinydeep import Tensor, no_grad
 from tinydeep.backend import to_device, xp_of
-from tinydeep.data import IdxError, load_fashion_mnist
+from tinydeep.data import DownloadError, IdxError, load_fashion_mnist
+from tinydeep.data.offline import STANDIN_SHAPES, standin_images, standin_notice
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
 
@@ -61,9 +64,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_data(data_dir: str | None, train_size: int, rng: np.random.Generator):
-    """Train and test arrays: x float32 (N, 784), standardized; y int64 (N,) in 0..9."""
-    train_images, train_labels = load_fashion_mnist(data_dir, "train")
-    test_images, test_labels = load_fashion_mnist(data_dir, "test")
+    """Train and test arrays: x float32 (N, 784), standardized; y int64 (N,) in 0..9; and the
+    data set's name, "stand-in" when Fashion-MNIST is neither on disk nor downloadable."""
+    try:
+        train_images, train_labels = load_fashion_mnist(data_dir, "train")
+        test_images, test_labels = load_fashion_mnist(data_dir, "test")
+        name = "Fashion-MNIST"
+    except DownloadError as error:  # offline: train on generated images of the same shape
+        print(standin_notice("Fashion-MNIST", error), file=sys.stderr)
+        shape = STANDIN_SHAPES["Fashion-MNIST"]
+        (train_images, train_labels), (test_images, test_labels) = standin_images(rng, shape)
+        name = "stand-in"
+    available = len(train_images)
     subset = rng.permutation(len(train_images))[:train_size]  # a random subset, every class
     train_images, train_labels = train_images[subset], train_labels[subset]
 
@@ -73,7 +85,8 @@ def load_data(data_dir: str | None, train_size: int, rng: np.random.Generator):
     x_test = test_images.reshape(len(test_images), 784).astype(np.float32) / 255
     mean, std = x_train.mean(), x_train.std()
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    return (x_train, train_labels.astype(np.int64)), (x_test, test_labels.astype(np.int64))
+    train, test = (x_train, train_labels.astype(np.int64)), (x_test, test_labels.astype(np.int64))
+    return train, test, f"{name}: {len(x_train)} training images (of {available})"
 
 
 # ---- model -----------------------------------------------------------------------------------
@@ -132,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     try:
-        (x_train, y_train), (x_test, y_test) = load_data(args.data_dir, args.train_size, rng)
-    except (OSError, IdxError) as error:  # no data and no download, or a damaged file
+        (x_train, y_train), (x_test, y_test), header = load_data(
+            args.data_dir, args.train_size, rng
+        )
+    except (OSError, IdxError) as error:  # a damaged file, or one that cannot be read
         print(f"mlp_fashion_mnist: cannot load Fashion-MNIST.\n{error}", file=sys.stderr)
         return 1
     n = len(x_train)
     print(
-        f"Fashion-MNIST: {n} training images (of 60000), {len(x_test)} test images; "
+        f"{header}, {len(x_test)} test images; "
         f"MLP 784-{HIDDEN}-10, SGD lr {args.lr}, batch {args.batch_size}, on {args.device}"
     )
 

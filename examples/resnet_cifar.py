@@ -11,11 +11,12 @@ statistics and augmented as in the paper: pad 4, random crop, horizontal flip.
 
 With no data on disk it downloads CIFAR-10 from the authors' page; with no network either, it
 says so and trains on a stand-in data set generated here (CIFAR-shaped, ten learnable
-classes), so the command always runs. `--schedule quick` (the default) is SGD with momentum
-and a cosine decay over the run; `--schedule paper` is He et al.'s: lr 0.1, momentum 0.9,
-weight decay 1e-4, batch 128, lr / 10 at 32k and 48k iterations, stop at 64k.
+classes; Fashion-MNIST-shaped with --dataset fashion-mnist), so the command always runs.
+`--schedule quick` (the default) is SGD with momentum and a cosine decay over the run;
+`--schedule paper` is He et al.'s: lr 0.1, momentum 0.9, weight decay 1e-4, batch 128,
+lr / 10 at 32k and 48k iterations, stop at 64k.
 
-Read top to bottom: settings, data, the stand-in data set, main (model, optimizer, fit).
+Read top to bottom: settings, data, main (model, optimizer, fit).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tinydeep.data import (
     normalize,
     random_crop_flip,
 )
+from tinydeep.data.offline import STANDIN_SHAPES, standin_images, standin_notice
 from tinydeep.models import ResNet
 from tinydeep.schedules import CosineDecay, LinearWarmup, StepDecay
 
@@ -98,8 +100,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load(dataset: str, data_dir, rng: np.random.Generator):
-    """(x_train, y_train), (x_test, y_test), name: uint8 NHWC images and int64 labels; the
-    stand-in data set when CIFAR-10 is neither on disk nor downloadable."""
+    """(x_train, y_train), (x_test, y_test), name: uint8 NHWC images and int64 labels; a
+    stand-in data set of the same shape when the data set is neither on disk nor downloadable."""
     try:
         if dataset == "cifar10":
             train, test = load_cifar10(data_dir, "train"), load_cifar10(data_dir, "test")
@@ -111,40 +113,9 @@ def load(dataset: str, data_dir, rng: np.random.Generator):
             train, test = [(x[..., None], y) for x, y in (train, test)]  # (N, 28, 28, 1)
         return train, test, dataset
     except (DownloadError, FileNotFoundError) as error:
-        if dataset != "cifar10":
-            raise
-        print(
-            f"CIFAR-10 is not on disk and could not be downloaded:\n{error}\n"
-            "Training on a stand-in data set generated here instead (CIFAR-shaped, ten "
-            "learnable classes); its accuracy says nothing about CIFAR-10.\n",
-            file=sys.stderr,
-        )
-        return (*standin(rng), "stand-in")
-
-
-def standin(rng: np.random.Generator, n_train: int = 10_000, n_test: int = 2_000):
-    """Ten classes of 32x32x3 images: each class a smooth random colour pattern, each image
-    its class's pattern shifted by a few pixels, dimmed or brightened, plus noise."""
-    grid = np.linspace(0, 2 * np.pi, 32)
-    frequency = rng.uniform(0.5, 2.5, (10, 3, 2))
-    phase = rng.uniform(0, 2 * np.pi, (10, 3))
-    patterns = np.sin(
-        frequency[..., 0, None, None] * grid[:, None]
-        + frequency[..., 1, None, None] * grid[None, :]
-        + phase[..., None, None]
-    )
-    patterns = patterns.transpose(0, 2, 3, 1)  # (10, 32, 32, 3)
-
-    def make(n):
-        labels = rng.integers(0, 10, n)
-        shifts = rng.integers(-3, 4, (n, 2))
-        images = np.stack(
-            [np.roll(patterns[c], tuple(s), axis=(0, 1)) for c, s in zip(labels, shifts)]
-        )
-        images = images * rng.uniform(0.6, 1.4, (n, 1, 1, 1)) + rng.normal(0, 0.5, images.shape)
-        return np.clip(127.5 + 60 * images, 0, 255).astype(np.uint8), labels
-
-    return make(n_train), make(n_test)
+        name = "CIFAR-10" if dataset == "cifar10" else "Fashion-MNIST"
+        print(standin_notice(name, error), file=sys.stderr)
+        return (*standin_images(rng, STANDIN_SHAPES[name]), "stand-in")
 
 
 def subset(x, y, size: int, rng: np.random.Generator):

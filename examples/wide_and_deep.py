@@ -16,6 +16,9 @@ hashed into 1,000 buckets each.
 
     python examples/wide_and_deep.py [--data-dir DIR] [--epochs 8] [--json results.json]
 
+DIR holds adult/ or is the folder with adult.data and adult.test; missing files are downloaded
+from UCI. With no network either, it says where to get them and stops (exit status 1).
+
 Read top to bottom: settings, data, one model's training (train_one), main.
 """
 
@@ -31,6 +34,7 @@ import numpy as np
 import tinydeep as td
 from tinydeep import metrics, optim
 from tinydeep.data import DownloadError, WideDeepFeatures, load_adult
+from tinydeep.data.offline import explain
 from tinydeep.models import WideAndDeep
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
@@ -110,7 +114,7 @@ def main(argv=None) -> int:
         train_columns, y_train = load_adult(args.data_dir, "train")
         test_columns, y_test = load_adult(args.data_dir, "test")
     except (DownloadError, FileNotFoundError) as error:
-        print(f"wide_and_deep: cannot load the Adult data:\n{error}", file=sys.stderr)
+        print(f"wide_and_deep: cannot load the Adult data:\n{explain(error)}", file=sys.stderr)
         return 1
     features = WideDeepFeatures().fit(train_columns)  # fitted on the training split only
     train, test = features.transform(train_columns), features.transform(test_columns)

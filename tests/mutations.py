@@ -544,6 +544,71 @@ MUTATIONS = [
         ),
         ("tests/kernels/test_cpu_declines.py",),
     ),
+    # ---- issue 16: data folders and offline loads ---------------------------------------------
+    Mutation(
+        "data-dir-itself-ignored",
+        "a data_dir that holds the files is not used as it is: only <data_dir>/<name>/ is searched",
+        (
+            (
+                "tinydeep/data/download.py",
+                "    for layout in layouts:\n",
+                "    for layout in layouts[:1]:\n",
+            ),
+        ),
+        (
+            "tests/data/test_download.py",
+            "tests/data/test_adult.py",
+            "tests/data/test_idx.py",
+            "tests/data/test_cifar.py",
+        ),
+    ),
+    Mutation(
+        "data-dir-itself-wins",
+        "data_dir itself wins over its sub-folder when both hold files (today's layouts change)",
+        (
+            (
+                "tinydeep/data/download.py",
+                "    for layout in layouts:\n",
+                "    for layout in reversed(layouts):\n",
+            ),
+        ),
+        ("tests/data/test_download.py",),
+    ),
+    Mutation(
+        "failed-download-keeps-folders",
+        "a failed download leaves behind the empty folders it made",
+        (("tinydeep/data/download.py", "                path.rmdir()", "                pass"),),
+        (
+            "tests/data/test_download.py",
+            "tests/data/test_adult.py",
+            "tests/data/test_idx.py",
+            "tests/data/test_cifar.py",
+        ),
+    ),
+    Mutation(
+        "failed-download-removes-existing-folders",
+        "a failed download removes every empty folder on the way, not only those it made",
+        (
+            (
+                "tinydeep/data/download.py",
+                "made = [p for p in (folder, *folder.parents) if not p.exists()]",
+                "made = [p for p in (folder, *folder.parents)]",
+            ),
+        ),
+        ("tests/data/test_download.py",),
+    ),
+    Mutation(
+        "message-ignores-the-setting",
+        "DownloadError.explain names data_dir= whatever setting it is asked to name",
+        (
+            (
+                "tinydeep/data/download.py",
+                'f"  (or point {setting} or TINYDEEP_DATA',
+                'f"  (or point data_dir= or TINYDEEP_DATA',
+            ),
+        ),
+        ("tests/data/test_download.py",),
+    ),
 ]
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinydeep.data import idx
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MLP = EXAMPLES / "mlp_fashion_mnist.py"
 RESNET = EXAMPLES / "resnet_cifar.py"
@@ -30,16 +32,32 @@ SUMMARY = re.compile(
 )
 
 
-def offline_env() -> dict[str, str]:
+def offline_env(home: Path | None = None) -> dict[str, str]:
     """The environment with downloads routed to a proxy on a closed loopback port, so that
-    nothing leaves this machine whatever the network around it, and no TINYDEEP_DATA."""
+    nothing leaves this machine whatever the network around it, and no TINYDEEP_DATA; with
+    `home`, HOME is that folder (the per-user cache ~/.cache/tinydeep is then inside it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         proxy = f"http://127.0.0.1:{s.getsockname()[1]}"
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.pop("TINYDEEP_DATA", None)
     env.update(http_proxy=proxy, https_proxy=proxy, HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    if home is not None:
+        env.pop("XDG_CACHE_HOME", None)
+        env["HOME"] = str(home)
     return env
+
+
+def assert_says_where_to_get_it(stderr: str, *facts: str) -> None:
+    """An offline message for a command-line user: the facts, the flag, no Python, no trace."""
+    assert "Traceback" not in stderr
+    for fact in facts:
+        assert fact in stderr, fact
+    assert "--data-dir" in stderr and "data_dir=" not in stderr
+
+
+def assert_trains_on_the_stand_in(stderr: str, *facts: str) -> None:
+    assert_says_where_to_get_it(stderr, "could not be downloaded", "stand-in", *facts)
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -48,12 +66,17 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_mlp_fashion_mnist_trains_and_reports(data_root):
-    data_dir = data_root("fashion-mnist").parent
+@pytest.mark.parametrize("layout", ["parent", "itself"])
+def test_mlp_fashion_mnist_trains_and_reports(data_root, layout):
+    """--data-dir may name the folder holding fashion-mnist/ or fashion-mnist/ itself."""
+    data_dir = data_root("fashion-mnist")
+    data_dir = data_dir.parent if layout == "parent" else data_dir
     args = [str(MLP), "--data-dir", str(data_dir), "--train-size", "2000", "--epochs", "1"]
     result = run(args, env=dict(os.environ))
     assert result.returncode == 0, result.stderr
+    assert "stand-in" not in result.stderr + result.stdout
     lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("Fashion-MNIST: 2000 training images (of 60000), 10000 test")
     assert any(line.startswith("epoch 1/1  loss ") for line in lines), result.stdout
     summary = SUMMARY.match(lines[-1])
     assert summary, f"unexpected last line: {lines[-1]!r}"
@@ -62,15 +85,24 @@ def test_mlp_fashion_mnist_trains_and_reports(data_root):
     assert accuracy > 50  # chance is 10%; one epoch on 2,000 images reaches about 67%
 
 
-def test_mlp_fashion_mnist_without_data_says_what_to_download(tmp_path):
-    """No data and no network: a short message naming the URL and the folder, exit code 1."""
-    result = run([str(MLP), "--data-dir", str(tmp_path), "--epochs", "1"], env=offline_env())
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert "train-images-idx3-ubyte.gz" in result.stderr
-    assert "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" in result.stderr
-    assert str(tmp_path / "fashion-mnist") in result.stderr
-    assert list((tmp_path / "fashion-mnist").iterdir()) == []  # no partial file
+def test_mlp_fashion_mnist_offline_trains_on_the_stand_in_and_leaves_nothing(tmp_path):
+    """The README's command with no data and no network: it says what to download and where,
+    trains on the stand-in set, and leaves no empty ~/.cache/tinydeep/fashion-mnist behind."""
+    home = tmp_path / "home"
+    home.mkdir()
+    args = [str(MLP), "--epochs", "1", "--train-size", "2000"]
+    result = run(args, env=offline_env(home))
+    assert result.returncode == 0, result.stderr
+    assert_trains_on_the_stand_in(
+        result.stderr,
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+        str(home / ".cache" / "tinydeep" / "fashion-mnist"),
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("stand-in: 2000 training images"), lines[0]
+    summary = SUMMARY.match(lines[-1])
+    assert summary and float(summary[1]) > 50, lines[-1]  # ten learnable classes
+    assert list(home.iterdir()) == []  # no ~/.cache/tinydeep/fashion-mnist, no ~/.cache
 
 
 TINY_RESNET = [
@@ -101,10 +133,12 @@ def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
         "--json",
         str(summary),
     ]
-    result = run(args, env=offline_env())
+    result = run(args, env=offline_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "could not be downloaded" in result.stderr and "stand-in" in result.stderr
-    assert "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz" in result.stderr
+    assert_trains_on_the_stand_in(
+        result.stderr, "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "run.json"]  # no cifar-10/
     assert re.search(
         r"^done: test accuracy \d\.\d{4} on 128 stand-in test images", result.stdout, re.MULTILINE
     ), result.stdout
@@ -132,7 +166,7 @@ def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
             "--resume",
             str(checkpoint),
         ],
-        env=offline_env(),
+        env=offline_env(tmp_path),
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "epoch 3/3" in resumed.stdout
@@ -179,15 +213,40 @@ def test_wide_and_deep_trains_the_three_models_and_reports(data_root, tmp_path):
 
 
 def test_wide_and_deep_without_data_says_what_to_download(tmp_path):
+    data_dir = tmp_path / "adult"  # a user's folder meant for the files, still empty
+    data_dir.mkdir()
     result = run(
-        [str(EXAMPLES / "wide_and_deep.py"), "--data-dir", str(tmp_path)], env=offline_env()
+        [str(EXAMPLES / "wide_and_deep.py"), "--data-dir", str(data_dir)],
+        env=offline_env(tmp_path),
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert (
-        "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/adult.data"
-        in result.stderr
+    assert result.returncode == 1
+    assert_says_where_to_get_it(
+        result.stderr,
+        "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/adult.data",
+        str(data_dir / "adult"),
+        "adult.data and adult.test",
     )
-    assert str(tmp_path / "adult") in result.stderr
+    assert list(tmp_path.iterdir()) == [data_dir] and list(data_dir.iterdir()) == []
+
+
+def test_california_housing_reads_a_data_dir_that_holds_the_csv(data_root):
+    folder = data_root("california-housing")
+    args = [str(EXAMPLES / "california_housing.py"), "--data-dir", str(folder), "--epochs", "1"]
+    result = run(args, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("done: test RMSE ")
+
+
+def test_california_housing_without_data_says_what_to_get(tmp_path):
+    result = run(
+        [str(EXAMPLES / "california_housing.py"), "--data-dir", str(tmp_path / "data")],
+        env=offline_env(tmp_path),
+    )
+    assert result.returncode == 1
+    assert_says_where_to_get_it(
+        result.stderr, "fetch_california_housing", str(tmp_path / "data" / "california-housing")
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 DEPTH_STUDY = EXAMPLES / "depth_study.py"
@@ -252,6 +311,38 @@ def test_depth_study_tiny_run_writes_its_csv_json_and_plots(data_root, tmp_path)
     assert len(rows) == len(runs) and rows[0]["name"] == runs[0]["name"]
     assert len(report["summary"]) == len(runs) // 2
     assert all(row["folds"] == 2 for row in report["summary"])
+
+
+def test_depth_study_offline_says_what_to_download_and_writes_nothing(tmp_path):
+    """No stand-in for a study: exit 1 with the message, no out-dir, no data folder."""
+    data_dir, out = tmp_path / "data", tmp_path / "out"
+    args = ["--data-dir", str(data_dir), "--out-dir", str(out), "--no-plots"]
+    result = run([str(DEPTH_STUDY), *args], env=offline_env(tmp_path))
+    assert result.returncode == 1
+    assert_says_where_to_get_it(
+        result.stderr,
+        "depth_study: cannot load fashion-mnist",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+        str(data_dir / "fashion-mnist"),
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resnet_cifar_fashion_mnist_offline_stands_in_with_its_shape(tmp_path, monkeypatch, capsys):
+    """--dataset fashion-mnist offline: a 28x28x1 stand-in, announced, nothing left behind."""
+    closed = offline_env()["http_proxy"]  # a closed port on 127.0.0.1, reached directly
+    monkeypatch.setattr(idx, "FASHION_MNIST_URL", closed + "/")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    resnet = load_example(RESNET)
+    (x_train, y_train), (x_test, _), name = resnet.load(
+        "fashion-mnist", tmp_path, np.random.default_rng(0)
+    )
+    assert name == "stand-in"
+    assert x_train.shape[1:] == x_test.shape[1:] == (28, 28, 1) and x_train.dtype == np.uint8
+    assert sorted(set(y_train.tolist())) == list(range(10))
+    assert_trains_on_the_stand_in(capsys.readouterr().err, "Fashion-MNIST-shaped")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_depth_study_folds_hold_out_every_image_once():

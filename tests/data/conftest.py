@@ -4,11 +4,13 @@
 (through `data_root` in tests/conftest.py). `local_server` serves bytes from memory on
 127.0.0.1, so the download code is tested end to end without touching any other address;
 it also clears the proxy settings, which could otherwise route a loopback request elsewhere.
+`offline_url` is an address on 127.0.0.1 that nothing answers: the offline case.
 """
 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from pathlib import Path
 
@@ -66,14 +68,29 @@ class LocalServer:
         return self.base + path
 
 
-@pytest.fixture
-def local_server(monkeypatch):
-    """A running LocalServer; proxies are switched off for the test's duration."""
+def no_proxies(monkeypatch) -> None:
+    """Switch proxies off for the test's duration: 127.0.0.1 means this machine."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
+
+
+@pytest.fixture
+def offline_url(monkeypatch) -> str:
+    """A base URL ending in "/" that nothing answers (a closed port on 127.0.0.1), proxies
+    off: every download from it fails at once, as with no network."""
+    no_proxies(monkeypatch)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+@pytest.fixture
+def local_server(monkeypatch):
+    """A running LocalServer; proxies are switched off for the test's duration."""
+    no_proxies(monkeypatch)
     server = LocalServer()
     server.thread.start()
     yield server

@@ -111,13 +111,13 @@ def test_a_bad_checksum_or_a_dropped_connection_leaves_nothing(tmp_path, local_s
     monkeypatch.setitem(adult.SHA256, "train", "0" * 64)
     with pytest.raises(DownloadError, match="SHA-256"):
         adult.load_adult(tmp_path)
-    assert list((tmp_path / "adult").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and not the folder made for it
 
     monkeypatch.setitem(adult.SHA256, "train", hashlib.sha256(SMALL_FILE).hexdigest())
     local_server.cut["/adult.data"] = len(SMALL_FILE) // 2
     with pytest.raises(DownloadError, match="broke off"):
         adult.load_adult(tmp_path)
-    assert list((tmp_path / "adult").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and not the folder made for it
 
 
 def test_offline_without_download_says_what_to_fetch(tmp_path):
@@ -131,3 +131,24 @@ def test_offline_without_download_says_what_to_fetch(tmp_path):
 def test_an_unknown_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'valid'"):
         adult.load_adult(tmp_path, "valid", download=False)
+
+
+def test_a_data_dir_that_holds_the_files_is_used_as_it_is(tmp_path, monkeypatch, offline_url):
+    """--data-dir .../adult (the folder with adult.data in it) reads the file there; nothing
+    is downloaded and no adult/adult/ folder appears."""
+    (tmp_path / "adult.data").write_bytes(SMALL_FILE)
+    monkeypatch.setitem(adult.URLS, "train", offline_url + "adult.data")
+    _, labels = adult.load_adult(tmp_path, "train")
+    assert labels.tolist() == [0, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["adult.data"]
+
+
+def test_offline_a_failed_download_leaves_nothing_and_names_both_files(
+    tmp_path, monkeypatch, offline_url
+):
+    monkeypatch.setitem(adult.URLS, "test", offline_url + "adult.test")
+    with pytest.raises(DownloadError, match="could not be reached") as caught:
+        adult.load_adult(tmp_path / "data", "test")
+    assert not (tmp_path / "data").exists()  # neither data/ nor data/adult/ stays behind
+    assert caught.value.also == ("adult.data",)
+    assert caught.value.holds == ("adult.data", "adult.test")

@@ -84,15 +84,61 @@ def test_a_bad_checksum_or_a_dropped_connection_leaves_nothing(tmp_path, local_s
     monkeypatch.setattr(cifar, "SHA256", "0" * 64)
     with pytest.raises(DownloadError, match="SHA-256"):
         cifar.load_cifar10(tmp_path)
-    assert list((tmp_path / "cifar-10").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and not the folder made for it
 
     monkeypatch.setattr(cifar, "SHA256", hashlib.sha256(archive).hexdigest())
     local_server.cut["/c.tar.gz"] = len(archive) // 2
     with pytest.raises(DownloadError, match="broke off"):
         cifar.load_cifar10(tmp_path)
-    assert list((tmp_path / "cifar-10").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and not the folder made for it
 
 
 def test_offline_without_download_says_what_to_fetch(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"cifar-10-binary.tar.gz\n  and extract it in"):
         cifar.load_cifar10(tmp_path, download=False)
+
+
+def write_test_batch(folder) -> None:
+    records = np.zeros((3, 3073), np.uint8)
+    records[:, 0] = [7, 8, 9]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_batch.bin").write_bytes(records.tobytes())
+
+
+@pytest.mark.parametrize("layout", ["cifar-10/cifar-10-batches-bin", "cifar-10-batches-bin", "."])
+def test_a_data_dir_that_holds_the_files_is_used_as_it_is(
+    tmp_path, monkeypatch, offline_url, layout
+):
+    """data_dir may hold cifar-10/, be cifar-10/ (holding cifar-10-batches-bin/) or be
+    cifar-10-batches-bin/ itself; offline, each is read as it is, nothing made beside it."""
+    monkeypatch.setattr(cifar, "URL", offline_url + "c.tar.gz")
+    write_test_batch(tmp_path / layout)
+    before = sorted(tmp_path.rglob("*"))
+    assert cifar.load_cifar10(tmp_path, "test")[1].tolist() == [7, 8, 9]
+    with pytest.raises(DownloadError, match="could not be reached") as caught:
+        cifar.load_cifar10(tmp_path, "train")
+    # the archive goes beside cifar-10-batches-bin/, or into it when it is data_dir itself
+    folder = tmp_path / layout
+    assert caught.value.dest == (folder if layout == "." else folder.parent) / cifar.ARCHIVE
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing left
+
+
+def test_an_archive_downloaded_into_the_cifar_10_folder_is_extracted_beside(
+    tmp_path, local_server, monkeypatch
+):
+    archive = fake_archive()
+    local_server.files["/c.tar.gz"] = archive
+    monkeypatch.setattr(cifar, "URL", local_server.url("/c.tar.gz"))
+    monkeypatch.setattr(cifar, "SHA256", hashlib.sha256(archive).hexdigest())
+    write_test_batch(tmp_path / cifar.MEMBER_FOLDER)  # tmp_path is the cifar-10 folder
+    assert len(cifar.load_cifar10(tmp_path, "train")[0]) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [cifar.ARCHIVE, cifar.MEMBER_FOLDER]
+    )
+
+
+def test_an_unreadable_archive_leaves_no_folder_made_for_it(tmp_path):
+    (tmp_path / cifar.ARCHIVE).write_bytes(b"not a tar.gz")
+    with pytest.raises(DownloadError, match="cannot be read"):
+        cifar.extract(tmp_path / cifar.ARCHIVE, tmp_path / cifar.MEMBER_FOLDER)
+    assert [p.name for p in tmp_path.iterdir()] == [cifar.ARCHIVE]

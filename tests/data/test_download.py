@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tinydeep.data import download
-from tinydeep.data.download import DownloadError, data_dir, fetch
+from tinydeep.data.download import DownloadError, data_dir, fetch, find_folder
 
 CONTENT = bytes(range(256)) * 1000  # 256,000 bytes: several network chunks
 
@@ -126,7 +126,7 @@ def test_an_unreachable_server_names_the_file_the_url_and_the_folder(local_serve
     assert str(dest.parent) in message
     assert "could not be reached" in message
     assert (error.url, error.dest) == (url, dest)
-    assert list(dest.parent.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the folders made for dest
 
 
 def test_an_http_error_is_a_download_error(local_server, tmp_path):
@@ -186,3 +186,47 @@ def test_download_error_survives_a_copy():
         assert getattr(copied, name) == getattr(error, name)
     assert str(copied) == str(error)
     assert "also lacks b.bin" in str(error)
+
+
+# ---- find_folder: the data set's sub-folder, or data_dir itself ------------------------------
+
+
+def test_find_folder_takes_the_sub_folder_then_data_dir_itself_then_the_sub_folder_to_make(
+    tmp_path,
+):
+    files = ("a.bin", "b.bin")
+    assert find_folder(tmp_path, ("set", "."), files) == tmp_path / "set"  # nothing: download
+    (tmp_path / "b.bin").write_bytes(b"")  # data_dir is the folder that holds the files
+    assert find_folder(tmp_path, ("set", "."), files) == tmp_path
+    (tmp_path / "set").mkdir()
+    assert find_folder(tmp_path, ("set", "."), files) == tmp_path  # an empty sub-folder: no
+    (tmp_path / "set" / "a.bin").write_bytes(b"")
+    assert find_folder(tmp_path, ("set", "."), files) == tmp_path / "set"  # both: the first
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_failed_download_removes_only_the_folders_it_made(tmp_path, offline_url):
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "old.bin").write_bytes(b"old")
+    dest = tmp_path / "kept" / "made" / "deeper" / "a.bin"
+    with pytest.raises(DownloadError):
+        fetch(offline_url + "a.bin", dest, timeout=5)
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["old.bin"]
+
+
+def test_the_message_names_the_python_argument_and_words_it_for_a_command_line():
+    error = DownloadError(
+        "http://127.0.0.1/a.bin",
+        Path("/data/set/a.bin"),
+        "a reason",
+        ("b.bin",),
+        ("a.bin", "b.bin"),
+    )
+    assert "point data_dir= or TINYDEEP_DATA at a folder that already holds a.bin and b.bin" in (
+        str(error)
+    )
+    cli = error.explain("--data-dir")
+    assert "point --data-dir or TINYDEEP_DATA" in cli and "data_dir=" not in cli
+    assert cli.replace("--data-dir", "data_dir=") == str(error)  # the same facts
+    assert copy.copy(error).holds == ("a.bin", "b.bin")

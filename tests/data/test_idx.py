@@ -180,7 +180,7 @@ def test_load_fashion_mnist_rejects_a_download_with_the_wrong_content(
     monkeypatch.setattr(idx, "FASHION_MNIST_URL", local_server.url("/"))
     with pytest.raises(DownloadError, match="SHA-256"):
         load_fashion_mnist(tmp_path, split="test")
-    assert list((tmp_path / "fashion-mnist").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and not the folder made for it
 
 
 def test_load_mnist_downloads_into_its_folder(local_server, monkeypatch, tmp_path):
@@ -246,3 +246,35 @@ def test_load_without_download_says_what_to_get_and_where(tmp_path):
 def test_load_rejects_an_unknown_split(tmp_path):
     with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'valid'"):
         load_mnist(tmp_path, split="valid", download=False)
+
+
+@pytest.mark.parametrize("layout", ["mnist", "."])
+def test_a_data_dir_that_holds_the_files_is_used_as_it_is(
+    tmp_path, monkeypatch, offline_url, layout
+):
+    """data_dir may be the folder holding mnist/ or the one holding the .gz files; offline,
+    either is read as it is, and nothing is made beside it."""
+    monkeypatch.setattr(idx, "MNIST_URL", offline_url)
+    folder = tmp_path / layout
+    folder.mkdir(exist_ok=True)
+    images, labels = np.zeros((2, 28, 28), np.uint8), np.array([3, 4], np.uint8)
+    (folder / TEST_FILES[0]).write_bytes(gzip.compress(idx_bytes(images)))
+    (folder / TEST_FILES[1]).write_bytes(idx_bytes(labels))  # not gzipped: also read
+    before = sorted(tmp_path.rglob("*"))
+    assert load_mnist(tmp_path, split="test")[1].tolist() == [3, 4]
+    with pytest.raises(DownloadError, match="could not be reached") as caught:
+        load_mnist(tmp_path, split="train")  # the missing split goes beside the others
+    assert caught.value.dest == folder / TRAIN_FILES[0]
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing left
+
+
+def test_offline_a_failed_load_leaves_no_folder(tmp_path, monkeypatch, offline_url):
+    """The per-user cache ~/.cache/tinydeep/fashion-mnist is not left behind empty."""
+    monkeypatch.setattr(idx, "FASHION_MNIST_URL", offline_url)
+    monkeypatch.delenv("TINYDEEP_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(DownloadError) as caught:
+        load_fashion_mnist(split="train")
+    assert list(tmp_path.iterdir()) == []
+    assert caught.value.dest == tmp_path / "cache" / "tinydeep" / "fashion-mnist" / TRAIN_FILES[0]
+    assert caught.value.holds == (*TRAIN_FILES, *TEST_FILES)

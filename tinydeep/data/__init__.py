@@ -2,17 +2,18 @@
 
 Read `download.py` first (where the data lives, and how a missing file is fetched safely),
 then `idx.py` (the IDX format of MNIST and Fashion-MNIST), `cifar.py` (CIFAR-10's binary
-format), and `augment.py` (normalization, the paper's crops and flips, batches).
+format), and `augment.py` (normalization, the paper's crops and flips, batches); `offline.py`
+is what the example scripts do without data and network (a message, or a stand-in data set).
 
 Every loader takes `data_dir` (default: TINYDEEP_DATA, else ~/.cache/tinydeep), finds its files
-in a sub-folder named after the data set, downloads missing ones when `download=True`, and
-returns plain NumPy arrays.
+in a sub-folder named after the data set or in data_dir itself (download.find_folder),
+downloads missing ones when `download=True`, and returns plain NumPy arrays.
 """
 
 from tinydeep.data.adult import AdultError, load_adult, read_adult
 from tinydeep.data.augment import batches, channel_stats, normalize, random_crop_flip
 from tinydeep.data.cifar import CifarError, load_cifar10, read_cifar_binary
-from tinydeep.data.download import DownloadError, data_dir, fetch
+from tinydeep.data.download import DownloadError, data_dir, fetch, find_folder
 from tinydeep.data.features import WideDeepFeatures, hash_cross
 from tinydeep.data.idx import IdxError, load_fashion_mnist, load_mnist, read_idx
 
@@ -26,6 +27,7 @@ __all__ = [
     "channel_stats",
     "data_dir",
     "fetch",
+    "find_folder",
     "hash_cross",
     "load_adult",
     "load_cifar10",

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydeep.data.download import data_dir as resolve_data_dir
-from tinydeep.data.download import fetch
+from tinydeep.data.download import fetch, find_folder
 
 # The 15 fields in file order; the UCI names with "-" as "_", and "sex" called "gender" as in
 # TensorFlow's census tutorial. The last one is the label.
@@ -137,13 +136,14 @@ def load_adult(
 
     N is 32,561 for split="train" (adult.data) and 16,281 for split="test" (adult.test).
     Columns: NUMERIC as float64, CATEGORICAL as str, missing values as "?". The file is read
-    from `<data_dir>/adult/` (data_dir as in tinydeep.data.data_dir) and, when missing and
+    from `<data_dir>/adult/`, or from data_dir itself when it holds the Adult files and that
+    sub-folder does not (data_dir as in tinydeep.data.data_dir; see find_folder), and, when missing and
     download=True, downloaded there first and checked against its SHA-256; else
     FileNotFoundError says what to download and where to put it.
     """
     if split not in FILES:
         raise ValueError(f"load_adult: split must be 'train' or 'test', got {split!r}")
-    root = resolve_data_dir(data_dir) / "adult"
+    root = find_folder(data_dir, ("adult", "."), list(FILES.values()))
     path = root / FILES[split]
     if not path.exists():
         if not download:
@@ -151,5 +151,6 @@ def load_adult(
                 f"load_adult: {path} is missing and download=False.\n"
                 f"  Download it from {URLS[split]}\n  and put it in {root}{os.sep}"
             )
-        fetch(URLS[split], path, SHA256[split])
+        also = [n for n in FILES.values() if n != FILES[split] and not (root / n).exists()]
+        fetch(URLS[split], path, SHA256[split], also=also, holds=list(FILES.values()))
     return read_adult(path)

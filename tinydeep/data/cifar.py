@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydeep.data.download import DownloadError, fetch
+from tinydeep.data.download import DownloadError, fetch, find_folder, new_folder
 from tinydeep.data.download import data_dir as resolve_data_dir
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -66,15 +66,19 @@ def load_cifar10(
     """CIFAR-10: images (N, 32, 32, 3) uint8 and labels (N,) uint8; N = 50,000 (train) or
     10,000 (test).
 
-    Files are read from `<data_dir>/cifar-10/cifar-10-batches-bin/` (data_dir as in
-    tinydeep.data.data_dir). When any is missing and download=True, the archive is downloaded
-    to `<data_dir>/cifar-10/`, verified, and its six files extracted; else FileNotFoundError
-    says what to download and where to put it.
+    Files are read from `<data_dir>/cifar-10/cifar-10-batches-bin/`, else from
+    `<data_dir>/cifar-10-batches-bin/` (data_dir is the cifar-10 folder), else from data_dir
+    itself, whichever first holds any of the six files (data_dir as in tinydeep.data.data_dir;
+    see find_folder). When any is missing and download=True, the archive is downloaded beside
+    that folder (into data_dir itself when data_dir is that folder), verified, and its six
+    files extracted; else FileNotFoundError says what to download and where to put it.
     """
     if split not in FILES:
         raise ValueError(f"load_cifar10: split must be 'train' or 'test', got {split!r}")
-    root = resolve_data_dir(data_dir) / "cifar-10"
-    folder = root / MEMBER_FOLDER
+    names = [name for names in FILES.values() for name in names]
+    layouts = (f"cifar-10/{MEMBER_FOLDER}", MEMBER_FOLDER, ".")
+    folder = find_folder(data_dir, layouts, names)
+    root = folder if folder == resolve_data_dir(data_dir) else folder.parent  # for the archive
     wanted = [folder / name for name in FILES[split]]
     if not all(p.exists() for p in wanted):
         if not download:
@@ -85,18 +89,22 @@ def load_cifar10(
             )
         archive = root / ARCHIVE
         if not archive.exists():
-            fetch(URL, archive, SHA256)
-        extract(archive, root)
+            fetch(URL, archive, SHA256, holds=[f"{MEMBER_FOLDER}{os.sep} or its six .bin files"])
+        extract(archive, folder)
     parts = [read_cifar_binary(p) for p in wanted]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def extract(archive: Path, root: Path) -> None:
-    """Extract the six .bin members of the archive into root/cifar-10-batches-bin/, each
-    through a temporary file and a rename; any other member is ignored (never extracted)."""
+def extract(archive: Path, folder: Path) -> None:
+    """Extract the six .bin members of the archive (cifar-10-batches-bin/*.bin) into `folder`,
+    each through a temporary file and a rename; any other member is ignored (never extracted).
+    A folder made here is removed again when nothing could be extracted into it."""
     expected = {f"{MEMBER_FOLDER}/{name}" for names in FILES.values() for name in names}
-    folder = root / MEMBER_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    with new_folder(folder, URL, archive):
+        _extract(archive, folder, expected)
+
+
+def _extract(archive: Path, folder: Path, expected: set[str]) -> None:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             found = set()

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydeep.data.download import DownloadError, fetch
-from tinydeep.data.download import data_dir as resolve_data_dir
+from tinydeep.data.download import fetch, find_folder
 
 IDX_TYPES = {  # type code -> big-endian dtype
     0x08: np.dtype("u1"),
@@ -142,7 +141,8 @@ def load_fashion_mnist(
     """Fashion-MNIST (Zalando): images (N, 28, 28) uint8 and labels (N,) uint8 in 0..9.
 
     N is 60,000 for split="train" and 10,000 for split="test". The files are read from
-    `<data_dir>/fashion-mnist/` (data_dir as in tinydeep.data.data_dir) and, when missing and
+    `<data_dir>/fashion-mnist/`, or from data_dir itself when it holds them and that sub-folder
+    does not (data_dir as in tinydeep.data.data_dir; see find_folder), and, when missing and
     download=True, downloaded there first, their content checked against known SHA-256s.
     """
     return _load(
@@ -178,8 +178,9 @@ def _load(
     """Find (or download) and read the two files of `split`; check what they hold."""
     if split not in FILES:
         raise ValueError(f"{name}: split must be 'train' or 'test', got {split!r}")
-    root = resolve_data_dir(data_dir) / folder
-    missing = [f for files in FILES.values() for f in files if not (root / f).exists()]
+    every_file = [f for files in FILES.values() for f in files]
+    root = find_folder(data_dir, (folder, "."), every_file)
+    missing = [f for f in every_file if not (root / f).exists()]
     arrays = []
     for filename in FILES[split]:
         path = root / filename
@@ -190,11 +191,15 @@ def _load(
                     f"  Download it from {base_url}{filename}\n  and put it in {root}{os.sep}"
                 )
             sha256 = checksums.get(filename.removesuffix(".gz"))
-            try:
-                fetch(base_url + filename, path, sha256, sha256_of="gunzipped")
-            except DownloadError as error:  # say at once what else to fetch by hand
-                also = tuple(f for f in missing if f != filename)
-                raise DownloadError(error.url, error.dest, error.reason, also) from error
+            also = [f for f in missing if f != filename]  # say at once what else to fetch
+            fetch(
+                base_url + filename,
+                path,
+                sha256,
+                sha256_of="gunzipped",
+                also=also,
+                holds=every_file,
+            )
         arrays.append(read_idx(path))
 
     images, labels = arrays
