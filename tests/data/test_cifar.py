@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import tarfile
 
 import numpy as np
@@ -72,6 +74,10 @@ def test_download_verify_and_extract(tmp_path, local_server, monkeypatch):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [*cifar.FILES["train"], *cifar.FILES["test"]]
     )
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes == {0o666 & ~umask}  # open()'s permissions, not mkstemp's -rw-------
     assert (
         not (tmp_path / "evil.bin").exists() and not (tmp_path / "cifar-10" / "evil.bin").exists()
     )

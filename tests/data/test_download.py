@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import gzip
 import hashlib
+import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,18 @@ def test_fetch_downloads_checks_and_creates_the_folder(local_server, tmp_path):
     assert fetch(local_server.url("/a.bin"), dest, sha256(CONTENT)) == dest
     assert dest.read_bytes() == CONTENT
     assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin"]  # no temporary left
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+def test_a_downloaded_file_gets_the_umask_s_permissions(local_server, tmp_path):
+    """As open() would give it (rw-r--r-- under umask 022), not mkstemp's -rw-------."""
+    local_server.files["/a.bin"] = CONTENT
+    previous = os.umask(0o022)
+    try:
+        dest = fetch(local_server.url("/a.bin"), tmp_path / "a.bin", sha256(CONTENT))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
 
 
 def test_fetch_without_a_checksum_accepts_any_content(local_server, tmp_path):

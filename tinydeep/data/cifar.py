@@ -23,6 +23,7 @@ import numpy as np
 
 from tinydeep.data.download import DownloadError, fetch, find_folder, new_folder
 from tinydeep.data.download import data_dir as resolve_data_dir
+from tinydeep.safe_npz import file_mode
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ARCHIVE = "cifar-10-binary.tar.gz"
@@ -117,6 +118,8 @@ def _extract(archive: Path, folder: Path, expected: set[str]) -> None:
                     with os.fdopen(handle, "wb") as out:
                         while chunk := source.read(1 << 20):
                             out.write(chunk)
+                        if os.name == "posix":  # open()'s permissions, not mkstemp's
+                            os.fchmod(out.fileno(), file_mode(folder / Path(member.name).name))
                         out.flush()
                         os.fsync(out.fileno())
                     os.replace(temporary, folder / Path(member.name).name)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tinydeep.safe_npz import file_mode
+
 CHUNK = 1 << 16  # bytes read from the network per step, and hashed per step
 
 
@@ -160,6 +162,8 @@ def _fetch(url, dest: Path, sha256, sha256_of, timeout, progress) -> Path:
     try:
         with os.fdopen(fd, "wb") as out:
             digest = _download(url, dest, out, timeout, progress)
+            if os.name == "posix":  # open()'s permissions, not mkstemp's owner-only ones
+                os.fchmod(out.fileno(), file_mode(dest))
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the file gets its name
         if sha256 is not None:
