@@ -145,7 +145,8 @@ def test_verbose_0_is_silent_2_prints_lines_in_a_terminal_and_others_are_rejecte
     small_fit(verbose=0)
     assert capsys.readouterr() == ("", "")
     small_fit(verbose=2)
-    assert len([line for line in capsys.readouterr().out.splitlines() if EPOCH_LINE.match(line)]) == 3
+    out = capsys.readouterr().out
+    assert [EPOCH_LINE.match(line)[1] for line in out.splitlines()] == ["1", "2", "3"], out
     with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto', got 'yes'"):
         small_fit(verbose="yes")
 

@@ -36,8 +36,8 @@ import numpy as np
 DEVICES = ("cpu", "cuda")
 
 CUPY_INSTALL_HINT = (
-    "install CuPy for your CUDA version, e.g. `pip install -e \".[cuda]\"` (CUDA 12) or "
-    "`pip install -e \".[cuda13]\"` (CUDA 13) in tinydeep's folder, on a machine with an "
+    'install CuPy for your CUDA version, e.g. `pip install -e ".[cuda]"` (CUDA 12) or '
+    '`pip install -e ".[cuda13]"` (CUDA 13) in your clone of tinydeep, on a machine with an '
     "NVIDIA GPU"
 )
 
