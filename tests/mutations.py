@@ -596,8 +596,8 @@ MUTATIONS = [
         (
             (
                 "examples/mlp_fashion_mnist.py",
-                "f\"epoch{'' if args.epochs == 1 else 's'} on {n} images, \"",
-                'f"epochs on {n} images, "',
+                "after {args.epochs} \"\n        f\"epoch{'' if args.epochs == 1 else 's'} on",
+                "after {args.epochs} epochs on",
             ),
         ),
         ("tests/test_examples_cli.py",),

@@ -79,7 +79,9 @@ def test_every_option_says_what_it_does_and_its_default(path, monkeypatch):
 COUNTED = r"\{[^{}]*\} (epochs|steps|runs|folds|networks|fold\(s\))\b"
 
 
-@pytest.mark.parametrize("path", [*SCRIPTS, Path(backend.__file__).with_name("train.py")])
+@pytest.mark.parametrize(
+    "path", [*SCRIPTS, Path(backend.__file__).with_name("train.py")], ids=lambda p: p.name
+)
 def test_no_message_says_1_epochs(path):
     """A count the user can set to 1 takes the singular then: no f"{n} epochs" as written."""
     assert re.findall(COUNTED, path.read_text()) == []
