@@ -44,6 +44,7 @@ import numpy as np
 
 import tinydeep
 from tinydeep import keras  # was: from tensorflow import keras
+from tinydeep.backend import device_problem
 from tinydeep.data import find_folder
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
@@ -71,15 +72,47 @@ FILE = Path("california-housing") / "california_housing.csv"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None, help=f"folder holding {FILE}")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR, help="SGD learning rate")
-    parser.add_argument("--momentum", type=float, default=MOMENTUM, help="SGD momentum")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=DEVICE)
-    parser.add_argument("--json", help="write the run's summary (test_rmse, ...) here")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"folder holding {FILE} (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help="passes over the training districts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=BATCH_SIZE,
+        help="districts per step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=LR, help="SGD learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--momentum", type=float, default=MOMENTUM, help="SGD momentum (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="picks the split, the initial weights and the batch order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=DEVICE,
+        help="where to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json", help="write the run's summary (test_rmse, ...) here (default: none)"
+    )
     args = parser.parse_args(argv)
+    if problem := device_problem(args.device):  # before any slow work: data, model
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0 or not 0 <= args.momentum < 1:
         parser.error("--epochs and --batch-size must be >= 1, --lr > 0, --momentum in [0, 1)")
     return args
@@ -194,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_data=(wide_and_deep_inputs(x_valid), (y_valid, y_valid)),
-        verbose=2,
+        verbose="auto",  # a bar for each step in a terminal, one line per epoch in a log
     )
     train_seconds = time.perf_counter() - t0
     main_pred, aux_pred = model.predict(wide_and_deep_inputs(x_test), batch_size=1024)
@@ -215,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(summary, file, indent=2)
     print(
         f"done: test RMSE {test_rmse:.4f} (main output; aux {aux_rmse:.4f}) in $100,000 after "
-        f"{args.epochs} epochs, {train_seconds:.1f}s training, "
+        f"{args.epochs} epoch{'' if args.epochs == 1 else 's'}, {train_seconds:.1f}s training, "
         f"{time.perf_counter() - started:.1f}s in all"
     )
     return 0

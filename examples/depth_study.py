@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 import tinydeep as td
+from tinydeep.backend import device_problem
 from tinydeep.callbacks import Callback, LearningRateScheduler
 from tinydeep.data import DownloadError, channel_stats, load_cifar10, load_fashion_mnist, normalize
 from tinydeep.data.offline import explain
@@ -99,15 +100,35 @@ CSV_FIELDS = (
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=["fashion-mnist", "cifar10"], default="fashion-mnist")
+    parser.add_argument(
+        "--dataset",
+        choices=["fashion-mnist", "cifar10"],
+        default="fashion-mnist",
+        help="data set to study (default: %(default)s)",
+    )
     parser.add_argument(
         "--data-dir",
         help="folder holding fashion-mnist/ or cifar-10/ (default: "
         "$TINYDEEP_DATA, else ~/.cache/tinydeep; downloaded when missing)",
     )
-    parser.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
-    parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS), help="6n + 2")
-    parser.add_argument("--width", type=int, default=WIDTH)
+    parser.add_argument(
+        "--experiments",
+        nargs="+",
+        choices=EXPERIMENTS,
+        default=list(EXPERIMENTS),
+        help="cnn: plain vs residual ResNets by depth; width: deeper vs wider at matched "
+        "parameter counts; mlp: vanishing gradients in Dense stacks (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=list(DEPTHS),
+        help="ResNet depths, 6n + 2 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--width", type=int, default=WIDTH, help="the first stage's filters (default: %(default)s)"
+    )
     parser.add_argument(
         "--matched-depth",
         type=int,
@@ -115,27 +136,71 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the width experiment matches the parameter count of this depth at --width "
         "(default: 20 if in --depths, else the middle depth)",
     )
-    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE, help="0: all")
-    parser.add_argument("--val-size", type=int, default=VAL_SIZE)
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=TRAIN_SIZE,
+        help="training images, 0: all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--val-size", type=int, default=VAL_SIZE, help="validation images (default: %(default)s)"
+    )
     parser.add_argument(
         "--folds",
         type=int,
         default=1,
-        help="K > 1: K-fold cross-validation over the training images (--val-size is then unused)",
+        help="K > 1: K-fold cross-validation over the training images (--val-size is then "
+        "unused) (default: %(default)s)",
     )
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR)
-    parser.add_argument("--mlp-depths", type=int, nargs="+", default=list(MLP_DEPTHS))
-    parser.add_argument("--mlp-width", type=int, default=MLP_WIDTH)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", default="depth_study")
-    parser.add_argument("--json", help="also write the records here")
     parser.add_argument(
-        "--plots", action=argparse.BooleanOptionalAction, default=True, help="write PNG plots"
+        "--epochs", type=int, default=EPOCHS, help="epochs per network (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="images per step (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=LR, help="SGD's peak learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--mlp-depths",
+        type=int,
+        nargs="+",
+        default=list(MLP_DEPTHS),
+        help="Dense layers of each MLP, the output layer included (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mlp-width",
+        type=int,
+        default=MLP_WIDTH,
+        help="units per hidden Dense layer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="picks the images, folds and weights (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default="depth_study",
+        help="folder for runs.csv, runs.json and plots (default: %(default)s)",
+    )
+    parser.add_argument("--json", help="also write the records here (default: none)")
+    parser.add_argument(
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write PNG plots (default: yes)",
     )
     args = parser.parse_args(argv)
+    if problem := device_problem(args.device):  # before any slow work: data, model
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     bad = [d for d in args.depths if d < 8 or (d - 2) % 6]
     if bad:
         parser.error(f"--depths must be 6n + 2 (8, 20, 32, 44, 56, ...), got {bad}")
@@ -638,7 +703,9 @@ def main(argv=None) -> int:
     networks = specs(args, classes, sample)
     print(
         f"{args.dataset}: {len(folds[0][0])} training and {len(folds[0][1])} validation "
-        f"images, {args.folds} fold(s); {len(networks)} networks, {args.epochs} epochs each, "
+        f"images, {args.folds} fold{'' if args.folds == 1 else 's'}; {len(networks)} "
+        f"network{'' if len(networks) == 1 else 's'}, {args.epochs} "
+        f"epoch{'' if args.epochs == 1 else 's'} each, "
         f"batch {args.batch_size}, on {args.device}"
     )
 
@@ -670,7 +737,8 @@ def main(argv=None) -> int:
         write_json(path, records, summary, settings)
     plots = write_plots(records, summary, out_dir) if args.plots else []
     print(
-        f"done: {len(records)} runs in {time.perf_counter() - started:.0f}s; wrote "
+        f"done: {len(records)} run{'' if len(records) == 1 else 's'} in "
+        f"{time.perf_counter() - started:.0f}s; wrote "
         f"{', '.join(str(p) for p in [out_dir / 'runs.csv', out_dir / 'runs.json', *plots])}"
     )
     return 0

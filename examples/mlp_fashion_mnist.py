@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from tinydeep import Tensor, no_grad
-from tinydeep.backend import to_device, xp_of
+from tinydeep.backend import device_problem, to_device, xp_of
 from tinydeep.data import DownloadError, IdxError, load_fashion_mnist
 from tinydeep.data.offline import STANDIN_SHAPES, standin_images, standin_notice
 
@@ -47,14 +47,42 @@ DEVICE = "cpu"  # or "cuda" (needs CuPy and an NVIDIA GPU)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None, help="folder holding fashion-mnist/")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR)
-    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE)
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=DEVICE)
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding fashion-mnist/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help="passes over the training images (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="images per step (default: %(default)s)"
+    )
+    parser.add_argument("--lr", type=float, default=LR, help="SGD step size (default: %(default)s)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=TRAIN_SIZE,
+        help="training images to use, 1..60000 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="picks the subset, the initial weights and the batch order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=DEVICE,
+        help="where to train (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if problem := device_problem(args.device):  # before any slow work: data, model
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     if args.epochs < 1 or args.batch_size < 1 or not 1 <= args.train_size <= 60_000:
         parser.error("--epochs and --batch-size must be >= 1, --train-size in 1..60000")
     return args
@@ -186,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     speed = args.epochs * n / train_seconds if train_seconds else 0.0
     print(
-        f"done: test accuracy {test_acc:.2%} after {args.epochs} epochs on {n} images, "
+        f"done: test accuracy {test_acc:.2%} after {args.epochs} "
+        f"epoch{'' if args.epochs == 1 else 's'} on {n} images, "
         f"{total:.1f}s in all, training at {speed:.0f} images/s"
     )
     return 0

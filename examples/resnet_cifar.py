@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import tinydeep as td
+from tinydeep.backend import device_problem
 from tinydeep.callbacks import LearningRateScheduler, TrainingCheckpoint
 from tinydeep.checkpoint import load_checkpoint
 from tinydeep.data import (
@@ -66,31 +67,80 @@ PAPER = {
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=["cifar10", "fashion-mnist"], default=DATASET)
+    parser.add_argument(
+        "--dataset",
+        choices=["cifar10", "fashion-mnist"],
+        default=DATASET,
+        help="data set to train on (default: %(default)s)",
+    )
     parser.add_argument(
         "--data-dir",
         default=None,
         help="folder holding cifar-10/ or "
         "fashion-mnist/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
-    parser.add_argument("--depth", type=int, default=DEPTH, help="6n + 2: 8, 20, 32, 44, 56, 110")
-    parser.add_argument("--plain", action="store_true", help="no shortcuts (a plain network)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument(
-        "--train-size", type=int, default=TRAIN_SIZE, help="training images to use (0: all)"
+        "--depth",
+        type=int,
+        default=DEPTH,
+        help="6n + 2: 8, 20, 32, 44, 56, 110 (default: %(default)s)",
     )
     parser.add_argument(
-        "--test-size", type=int, default=TEST_SIZE, help="test images to evaluate (0: all)"
+        "--plain", action="store_true", help="no shortcuts (a plain network; default: residual)"
     )
-    parser.add_argument("--schedule", choices=["quick", "paper"], default="quick")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--checkpoint", help="save a training checkpoint here after each epoch")
-    parser.add_argument("--resume", help="continue from a checkpoint written by --checkpoint")
-    parser.add_argument("--json", help="write the run's summary here")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help="passes over the training images (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="images per step (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=LR, help="SGD's peak learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=TRAIN_SIZE,
+        help="training images to use, 0: all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--test-size",
+        type=int,
+        default=TEST_SIZE,
+        help="test images to evaluate, 0: all (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=["quick", "paper"],
+        default="quick",
+        help="quick: a cosine decay over --epochs; paper: He et al.'s 64k steps on all the data, "
+        "which sets --epochs, --batch-size, --lr and the sizes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="picks the subset, weights and batch order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--checkpoint", help="save a training checkpoint here after each epoch (default: none)"
+    )
+    parser.add_argument(
+        "--resume", help="continue from a checkpoint written by --checkpoint (default: none)"
+    )
+    parser.add_argument("--json", help="write the run's summary here (default: none)")
     args = parser.parse_args(argv)
+    if problem := device_problem(args.device):  # before any slow work: data, model
+        parser.exit(2, f"{parser.prog}: error: {problem}\n")
     if args.schedule == "paper":  # the paper's recipe, on all the data, for 64k iterations
         args.batch_size, args.lr, args.train_size, args.test_size = 128, PAPER["lr"], 0, 0
     return args
@@ -176,7 +226,8 @@ def main(argv=None) -> int:
     print(
         f"{name}: {len(x_train)} training and {len(x_test)} test images; {kind} ResNet-"
         f"{args.depth} ({sum(p.size for p in model.parameters()):,} parameters) on "
-        f"{args.device}; {args.epochs} epochs of {steps_per_epoch} steps, batch "
+        f"{args.device}; {args.epochs} epoch{'' if args.epochs == 1 else 's'} of "
+        f"{steps_per_epoch} step{'' if steps_per_epoch == 1 else 's'}, batch "
         f"{args.batch_size}, {args.schedule} schedule"
     )
     started = time.perf_counter()
@@ -189,7 +240,7 @@ def main(argv=None) -> int:
         augment=random_crop_flip,
         callbacks=callbacks,
         initial_epoch=initial_epoch,
-        verbose=2,
+        verbose="auto",  # a bar for each step in a terminal, one line per epoch in a log
     )
     train_seconds = time.perf_counter() - started
     test_accuracy = model.evaluate(x_test, y_test, batch_size=500)["accuracy"]
@@ -197,8 +248,8 @@ def main(argv=None) -> int:
     speed = epochs_run * len(x_train) / train_seconds if train_seconds else 0.0
     print(
         f"done: test accuracy {test_accuracy:.4f} on {len(x_test)} {name} test images; "
-        f"{train_seconds:.1f} s of training ({epochs_run} epochs), {speed:.0f} images/s "
-        "(evaluation included)"
+        f"{train_seconds:.1f} s of training ({epochs_run} epoch{'' if epochs_run == 1 else 's'}), "
+        f"{speed:.0f} images/s (evaluation included)"
     )
     if args.json:
         summary = {

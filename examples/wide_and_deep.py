@@ -56,10 +56,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="folder holding adult/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--json", help="write the three models' figures here")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help="passes over the training rows, per model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="rows per step (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="picks the initial weights and the batch order (default: %(default)s)",
+    )
+    parser.add_argument("--json", help="write the three models' figures here (default: none)")
     return parser.parse_args(argv)
 
 
@@ -141,7 +153,8 @@ def main(argv=None) -> int:
         )
     total = sum(r["train_seconds"] for r in results.values())
     print(
-        f"official test split; {args.epochs} epochs each, batch {args.batch_size}; "
+        f"official test split; {args.epochs} epoch{'' if args.epochs == 1 else 's'} each, "
+        f"batch {args.batch_size}; "
         f"{total:.1f} s of training in all"
     )
     if args.json:

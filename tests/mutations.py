@@ -52,6 +52,9 @@ FINITE_LOSS_NAN_GRADIENT = (
     "test_a_finite_loss_with_a_non_finite_gradient_is_stopped_naming_the_first_weight"
 )
 
+PIPED_FIT_TEST = "test_verbose_auto_when_piped_prints_one_line_per_epoch_and_no_bar"
+WATCHED_FIT_TEST = "test_verbose_auto_where_someone_watches_draws_a_bar_each_step_on_stdout"
+
 MUTATIONS = [
     # ---- the audit's mutations ---------------------------------------------------------------
     Mutation(
@@ -609,6 +612,61 @@ MUTATIONS = [
         ),
         ("tests/data/test_download.py",),
     ),
+    # ---- issue 16: the examples' command lines ------------------------------------------------
+    Mutation(
+        "example-device-unchecked",
+        "resnet_cifar.py no longer checks --device cuda before loading data (a late traceback)",
+        (
+            (
+                "examples/resnet_cifar.py",
+                'parser.exit(2, f"{parser.prog}: error: {problem}\\n")',
+                "pass",
+            ),
+        ),
+        ("tests/test_examples_cli.py",),
+    ),
+    Mutation(
+        "cuda-zero-gpus-usable",
+        "device_problem finds nothing wrong when CuPy sees no GPU",
+        (("tinydeep/backend.py", "    if count == 0:\n", "    if count < 0:\n"),),
+        ("tests/test_backend.py",),
+    ),
+    Mutation(
+        "verbose-auto-bar-in-a-log",
+        'fit\'s verbose="auto" draws the progress bar when stdout is piped too',
+        (("tinydeep/train.py", "return 1 if watched else 2", "return 1"),),
+        (f"tests/test_train.py::{PIPED_FIT_TEST}",),
+    ),
+    Mutation(
+        "progress-bar-on-stderr",
+        "fit's progress bar writes to stderr (tqdm's default), apart from the epoch lines",
+        (("tinydeep/train.py", "file=sys.stdout,  # where", "file=sys.stderr,  # where"),),
+        (f"tests/test_train.py::{WATCHED_FIT_TEST}",),
+    ),
+    Mutation(
+        "help-without-default",
+        "mlp_fashion_mnist.py's --epochs help no longer shows its default",
+        (
+            (
+                "examples/mlp_fashion_mnist.py",
+                'help="passes over the training images (default: %(default)s)"',
+                'help="passes over the training images"',
+            ),
+        ),
+        ("tests/test_examples_cli.py",),
+    ),
+    Mutation(
+        "one-epochs",
+        'mlp_fashion_mnist.py says "after 1 epochs" again',
+        (
+            (
+                "examples/mlp_fashion_mnist.py",
+                "after {args.epochs} \"\n        f\"epoch{'' if args.epochs == 1 else 's'} on",
+                "after {args.epochs} epochs on",
+            ),
+        ),
+        ("tests/test_examples_cli.py",),
+    ),
 ]
 
 
@@ -616,9 +674,10 @@ MUTATIONS = [
 
 
 def copy_repository(destination: Path) -> None:
-    """The package, the kernels (as tinydeep_kernels, the name they install under), the tests
-    and pyproject.toml, with file times kept so that Numba's cache stays valid."""
+    """The package, the kernels (as tinydeep_kernels, the name they install under), the tests,
+    the examples and pyproject.toml, with file times kept so that Numba's cache stays valid."""
     ignore = shutil.ignore_patterns(".hypothesis", ".pytest_cache")
+    shutil.copytree(ROOT / "examples", destination / "examples", ignore=ignore)
     shutil.copytree(ROOT / "tinydeep", destination / "tinydeep", ignore=ignore)
     shutil.copytree(ROOT / "kernels", destination / "tinydeep_kernels", ignore=ignore)
     shutil.copytree(ROOT / "tests", destination / "tests", ignore=ignore)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,48 @@ def test_xp_of_and_device_of_read_the_array_type():
     assert backend.xp_of(np.ones(2)) is np and backend.device_of(np.ones(2)) == "cpu"
     with pytest.raises(TypeError, match="expected a NumPy or CuPy array, got list"):
         backend.xp_of([1.0])
+
+
+def fake_cupy(device_count):
+    """A stand-in for the cupy module whose getDeviceCount returns `device_count`, or raises
+    it when it is an exception (CuPy installed on a machine with no driver or no GPU)."""
+
+    def get_device_count():
+        if isinstance(device_count, Exception):
+            raise device_count
+        return device_count
+
+    runtime = SimpleNamespace(getDeviceCount=get_device_count)
+    return SimpleNamespace(cuda=SimpleNamespace(runtime=runtime))
+
+
+@pytest.mark.parametrize(
+    ("cupy", "expected"),
+    [
+        (None, r"^device 'cuda' needs CuPy, which is not installed: .*pip install"),
+        (
+            fake_cupy(RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")),
+            r"^device 'cuda': CuPy is installed but no CUDA GPU is usable \(cudaErrorNoDevice",
+        ),
+        (fake_cupy(0), r"^device 'cuda': CuPy found no CUDA GPU; .*pip install"),
+    ],
+    ids=["no CuPy", "no driver", "no GPU"],
+)
+def test_device_problem_says_in_one_line_why_cuda_is_unusable(monkeypatch, cupy, expected):
+    monkeypatch.setattr(backend, "_cupy", cupy)  # None: as if `import cupy` had failed
+    problem = backend.device_problem("cuda")
+    assert re.search(expected, problem) and "\n" not in problem
+    with pytest.raises(RuntimeError) as raised:  # the error to_device raises says the same
+        backend.require_cuda()
+    assert str(raised.value) == problem
+    assert backend.device_problem("cpu") is None
+
+
+def test_device_problem_is_none_for_a_usable_gpu_and_rejects_unknown_devices(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", fake_cupy(1))
+    assert backend.device_problem("cuda") is None
+    with pytest.raises(ValueError, match="device must be one of"):
+        backend.device_problem("tpu")
 
 
 @backend.kernelized

@@ -27,7 +27,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MLP = EXAMPLES / "mlp_fashion_mnist.py"
 RESNET = EXAMPLES / "resnet_cifar.py"
 SUMMARY = re.compile(
-    r"^done: test accuracy (\d+\.\d\d)% after (\d+) epochs on (\d+) images, "
+    r"^done: test accuracy (\d+\.\d\d)% after (\d+) epochs? on (\d+) images, "
     r"[\d.]+s in all, training at \d+ images/s$"
 )
 
@@ -81,7 +81,7 @@ def test_mlp_fashion_mnist_trains_and_reports(data_root, layout):
     summary = SUMMARY.match(lines[-1])
     assert summary, f"unexpected last line: {lines[-1]!r}"
     accuracy, epochs, images = float(summary[1]), int(summary[2]), int(summary[3])
-    assert (epochs, images) == (1, 2000)
+    assert (epochs, images) == (1, 2000) and " after 1 epoch on " in lines[-1]
     assert accuracy > 50  # chance is 10%; one epoch on 2,000 images reaches about 67%
 
 
@@ -170,6 +170,7 @@ def test_resnet_cifar_offline_trains_on_the_stand_in_data_and_resumes(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and "epoch 3/3" in resumed.stdout
+    assert " s of training (1 epoch), " in resumed.stdout  # the one epoch run, singular
 
 
 def test_california_housing_trains_the_tutorial_model_and_reports(data_root, tmp_path):

@@ -8,13 +8,17 @@ early stopping, errors, several optimizers.
 
 from __future__ import annotations
 
+import functools
+import re
+import sys
 import weakref
+from types import ModuleType
 
 import numpy as np
 import pytest
 
 import tinydeep as td
-from tinydeep import optim
+from tinydeep import optim, train
 from tinydeep.callbacks import Callback, EarlyStopping, NonFiniteError, TerminateOnNaN
 from tinydeep.layers import BatchNormalization, Dense, Layer, Sequential
 from tinydeep.tensor import Tensor, differentiable
@@ -93,6 +97,58 @@ def test_the_same_seed_gives_the_same_run():
     assert first == second
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(wa.data, wb.data)
+
+
+EPOCH_LINE = re.compile(r"^epoch ([123])/3  loss \d+\.\d{4}  \d+\.\ds$")
+
+
+def small_fit(**kwargs) -> None:
+    """Three epochs of eight steps (64 rows, batches of 8) with fit's default verbose."""
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    td.manual_seed(0)
+    model = Sequential([Dense(4, activation="tanh"), Dense(1)])
+    model.compile(optimizer=optim.SGD(lr=0.05), loss="mse")
+    model.fit(x, x.sum(axis=1), epochs=3, batch_size=8, **kwargs)
+
+
+def test_verbose_auto_when_piped_prints_one_line_per_epoch_and_no_bar(capsys):
+    small_fit()  # capsys's stdout is not a terminal, as when output goes to a pipe or a log
+    out, err = capsys.readouterr()
+    assert [EPOCH_LINE.match(line)[1] for line in out.splitlines()] == ["1", "2", "3"], out
+    assert "\r" not in out and err == ""  # no bar on either stream
+
+
+@pytest.mark.parametrize("watched", ["terminal", "notebook"])
+def test_verbose_auto_where_someone_watches_draws_a_bar_each_step_on_stdout(
+    capsys, monkeypatch, watched
+):
+    if watched == "terminal":
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    else:  # a Jupyter kernel: stdout is no terminal, but tqdm.auto draws there
+        monkeypatch.setitem(sys.modules, "ipykernel", ModuleType("ipykernel"))
+    monkeypatch.setattr(train, "tqdm", functools.partial(train.tqdm, mininterval=0))
+    small_fit()
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.split("\n")
+    assert len(lines) == 4 and lines[-1] == ""
+    for epoch, line in enumerate(lines[:3], 1):
+        *bar, last = line.split("\r")  # the bar redrawn after every step, then the epoch's line
+        assert [f" {8 * step}/64 " in "".join(bar) for step in range(9)] == [True] * 9, bar
+        assert EPOCH_LINE.match(last)[1] == str(epoch), repr(line)
+
+
+def test_verbose_0_is_silent_2_prints_lines_in_a_terminal_and_others_are_rejected(
+    capsys, monkeypatch
+):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    small_fit(verbose=0)
+    assert capsys.readouterr() == ("", "")
+    small_fit(verbose=2)
+    out = capsys.readouterr().out
+    assert [EPOCH_LINE.match(line)[1] for line in out.splitlines()] == ["1", "2", "3"], out
+    with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto', got 'yes'"):
+        small_fit(verbose="yes")
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NaN inputs, on purpose

@@ -6,7 +6,8 @@ Chainer does, so the same line runs on either device.
 
 Read in this order:
   1. xp_of / device_of / check_same_device   which module and device an array belongs to
-  2. to_device                                moving arrays, and the error when CuPy is missing
+  2. device_problem / to_device               whether a device is usable here; moving arrays,
+                                              and the error when CuPy is missing
   3. kernelized / reference_only              swapping a readable reference for a kernel,
                                               after the checks that hold for both; a kernel
                                               that declines its input hands it back
@@ -35,8 +36,9 @@ import numpy as np
 DEVICES = ("cpu", "cuda")
 
 CUPY_INSTALL_HINT = (
-    "install CuPy for your CUDA version, e.g. `pip install 'tinydeep[cuda]'` (CUDA 12) "
-    "or `pip install 'tinydeep[cuda13]'` (CUDA 13), on a machine with an NVIDIA GPU"
+    'install CuPy for your CUDA version, e.g. `pip install -e ".[cuda]"` (CUDA 12) or '
+    '`pip install -e ".[cuda13]"` (CUDA 13) in your clone of tinydeep, on a machine with an '
+    "NVIDIA GPU"
 )
 
 
@@ -96,21 +98,35 @@ def check_same_device(op: str, arrays) -> None:
 # 2. Moving arrays between devices
 
 
-def require_cuda() -> ModuleType:
-    """The cupy module, or a RuntimeError that says what is missing and how to install it."""
+def device_problem(device: str) -> str | None:
+    """Why `device` cannot be used on this machine, in one line, or None when it can.
+
+    "cpu" always can; "cuda" needs CuPy, a driver and a GPU. Ask before any slow work: the
+    examples check `--device` this way before they load data (and exit with this line).
+    """
+    if check_device(device) == "cpu":
+        return None
     cp = cupy_module()
     if cp is None:
-        raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {CUPY_INSTALL_HINT}")
+        return f"device 'cuda' needs CuPy, which is not installed: {CUPY_INSTALL_HINT}"
     try:
         count = cp.cuda.runtime.getDeviceCount()
     except Exception as error:  # noqa: BLE001  CuPy installed, but no driver or no GPU
-        raise RuntimeError(
+        return (
             f"device 'cuda': CuPy is installed but no CUDA GPU is usable "
             f"({error}); {CUPY_INSTALL_HINT}"
-        ) from None
+        )
     if count == 0:
-        raise RuntimeError(f"device 'cuda': CuPy found no CUDA GPU; {CUPY_INSTALL_HINT}")
-    return cp
+        return f"device 'cuda': CuPy found no CUDA GPU; {CUPY_INSTALL_HINT}"
+    return None
+
+
+def require_cuda() -> ModuleType:
+    """The cupy module, or a RuntimeError that says what is missing and how to install it."""
+    problem = device_problem("cuda")
+    if problem is not None:
+        raise RuntimeError(problem)
+    return cupy_module()
 
 
 def check_device(device: str) -> str:
