@@ -9,12 +9,8 @@ from tinydeep import backend
 
 
 def gpu_missing_reason() -> str | None:
-    """Why the CUDA tests cannot run here, or None when they can."""
-    try:
-        backend.require_cuda()
-    except RuntimeError as error:
-        return str(error)
-    return None
+    """Why the CUDA tests cannot run here (one line), or None when they can."""
+    return backend.device_problem("cuda")
 
 
 # The one reason every CUDA test skips with (pytest's header line says why in detail); CI's
