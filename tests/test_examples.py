@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,9 @@ def offline_env(home: Path | None = None) -> dict[str, str]:
     if home is not None:
         env.pop("XDG_CACHE_HOME", None)
         env["HOME"] = str(home)
+        # Importing CuPy (installed in CI, for the NVRTC compile test) makes ~/.cupy/ for its
+        # kernel cache; send that elsewhere, so `home` shows only what tinydeep leaves there.
+        env["CUPY_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / "tinydeep-tests-cupy-cache")
     return env
 
 
