@@ -107,6 +107,9 @@ def plan(args: argparse.Namespace) -> list[Part]:
                 "cuda",
                 "-p",
                 "no:cacheprovider",
+                # one process on the one GPU, and no need for pytest-xdist on that machine
+                "-o",
+                "addopts=-rfE --import-mode=importlib",
                 f"--junitxml={out / 'tests.xml'}",
             ],
             150,

@@ -81,6 +81,13 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"TINYDEEP_NO_SKIPS=1 (CI) makes this skip a failure: {reason}"
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: no error without it
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject's addopts): one worker per core, at most 8 (each holds NumPy,
+    Numba's kernels and perhaps PyTorch; more would buy little)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """The skips in one line per reason, with how many tests each skipped, instead of pytest's
     line per test location (the CUDA tests alone would be dozens of lines that bury the

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -705,9 +706,11 @@ def environment(copy: Path) -> dict[str, str]:
 
 
 def run_tests(copy: Path, tests: tuple[str, ...], first_failure: bool) -> tuple[int, str]:
-    """pytest on the copy: (exit code, its output)."""
+    """pytest on the copy: (exit code, its output). A mutation's run stops at its first
+    failure, in one process (-n 0: the mutations themselves run side by side); the unmutated
+    run takes every core, as pyproject.toml's addopts say (pytest-xdist)."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf"]
-    command += ["-x"] * first_failure + [str(copy / t) for t in tests]
+    command += ["-x", "-n", "0"] * first_failure + [str(copy / t) for t in tests]
     done = subprocess.run(
         command, cwd=copy, env=environment(copy), capture_output=True, text=True, check=False
     )
@@ -734,6 +737,21 @@ def check_imports_from(copy: Path) -> None:
         raise SystemExit(f"the copy's packages are not the ones imported: {out}")
 
 
+def run_mutation(m: Mutation, scratch: Path) -> tuple[int, str, str, float]:
+    """Plant `m` in a copy of its own and run its tests: (pytest's exit code, its output, the
+    verdict, seconds). Caught means exit code 1: tests ran and failed (2-5 are errors, an
+    empty run, a pass)."""
+    copy = scratch / m.name
+    copy_repository(copy)
+    apply(m, copy)
+    start = time.perf_counter()
+    code, output = run_tests(copy, m.tests, first_failure=True)
+    seconds = time.perf_counter() - start
+    verdict = first_failed(output, copy) if code == 1 else f"NOT CAUGHT (pytest exit {code})"
+    shutil.rmtree(copy)
+    return code, output, verdict, seconds
+
+
 # ---- the check --------------------------------------------------------------------------------
 
 
@@ -741,6 +759,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="mutations run at once (default: the number of cores, %(default)s here)",
+    )
     args = parser.parse_args()
     if args.list:
         for m in MUTATIONS:
@@ -764,21 +788,16 @@ def main() -> int:
             print("the unmutated copy fails its tests: fix those first", file=sys.stderr)
             return 2
         print(f"unmutated: {len(tests)} test files pass ({time.perf_counter() - start:.0f} s)")
-        for m in chosen:
-            copy = Path(scratch) / m.name
-            copy_repository(copy)
-            apply(m, copy)
-            start = time.perf_counter()
-            code, output = run_tests(copy, m.tests, first_failure=True)
-            seconds = time.perf_counter() - start
-            caught = code == 1  # tests ran and failed; 2-5 are errors, an empty run, a pass
-            verdict = first_failed(output, copy) if caught else f"NOT CAUGHT (pytest exit {code})"
-            if not caught:
-                holes.append(m.name)
-                print(output[-3000:])
-            rows.append((m.name, m.what, verdict, seconds))
-            print(f"{m.name}: {verdict} ({seconds:.0f} s)", flush=True)
-            shutil.rmtree(copy)
+        # Each mutation is a pytest process of its own, mostly on one core: run as many at once
+        # as there are cores (--jobs), and report them in the list's order.
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results = pool.map(lambda m: run_mutation(m, Path(scratch)), chosen)
+            for m, (code, output, verdict, seconds) in zip(chosen, results):
+                if code != 1:
+                    holes.append(m.name)
+                    print(output[-3000:])
+                rows.append((m.name, m.what, verdict, seconds))
+                print(f"{m.name}: {verdict} ({seconds:.0f} s)", flush=True)
 
     print("\n| mutation | the planted bug | first test to fail | seconds |")
     print("|---|---|---|---:|")

@@ -59,7 +59,8 @@ def test_every_cpu_kernel_test_passes_with_bounds_checking_on(tmp_path):
     tests = sorted(str(p) for p in KERNEL_TESTS.glob("test_cpu_*.py"))
     assert len(tests) >= 6  # conv, pool, normalization, elementwise, embedding, optim
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        # one process (-n 0): this test's own run is already one of the suite's workers
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *tests],
         cwd=ROOT,
         env=checked_env(tmp_path),
         capture_output=True,
