@@ -108,8 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data-dir",
-        help="folder holding fashion-mnist/ or cifar-10/ (default: "
-        "$TINYDEEP_DATA, else ~/.cache/tinydeep; downloaded when missing)",
+        help="folder holding fashion-mnist/ or cifar-10/, or the data set's files themselves "
+        "(default: $TINYDEEP_DATA, else ~/.cache/tinydeep; downloaded when missing)",
     )
     parser.add_argument(
         "--experiments",

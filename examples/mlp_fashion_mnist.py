@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding fashion-mnist/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+        help="folder holding fashion-mnist/, or its four .gz files themselves "
+        "(default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
     parser.add_argument(
         "--epochs",

@@ -76,8 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding cifar-10/ or "
-        "fashion-mnist/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+        help="folder holding cifar-10/ or fashion-mnist/, or the data set's files themselves "
+        "(default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
     parser.add_argument(
         "--depth",

@@ -54,7 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding adult/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+        help="folder holding adult/, or adult.data and adult.test themselves "
+        "(default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
     parser.add_argument(
         "--epochs",
