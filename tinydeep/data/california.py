@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,9 @@ def _table(lines, name: str, columns: int) -> np.ndarray:
     """The comma-separated numbers of `lines` (an open file, or a list of strings) as a
     (N, columns) float64 array; `name` says where they are from."""
     try:
-        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():  # an empty table is an error below, not a warning
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as error:
         raise CaliforniaError(f"{name}: not a table of numbers ({error})") from None
     if table.shape[0] == 0 or table.shape[1] != columns:
