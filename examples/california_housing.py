@@ -23,11 +23,11 @@ the mean scores 1.137, a linear regression on all eight features 0.720.
     python examples/california_housing.py                   # test RMSE ~0.56, seconds
     python examples/california_housing.py --epochs 2 --json run.json
 
-The data is read from DIR/california-housing/california_housing.csv, else from
-DIR/california_housing.csv (DIR: --data-dir, else $TINYDEEP_DATA, else ~/.cache/tinydeep): the
-StatLib California housing data as shipped by scikit-learn's fetch_california_housing, one row
-per district, with a header row. It has no canonical download in this layout, so it is not
-fetched: without it the script says so and stops (exit status 1). Left out: the tutorial's
+DIR (--data-dir, else $TINYDEEP_DATA, else ~/.cache/tinydeep) holds california-housing/ or is
+that folder: tinydeep.data.load_california_housing reads california_housing.csv there, else
+cal_housing.tgz, the archive scikit-learn's fetch_california_housing downloads (the StatLib
+data, 20,640 districts), which it downloads there when neither is present. With no network
+either, it says where to get the archive and stops (exit status 1). Left out: the tutorial's
 plots and its saving of the model.
 """
 
@@ -35,17 +35,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 import tinydeep
 from tinydeep import keras  # was: from tensorflow import keras
 from tinydeep.backend import device_problem
-from tinydeep.data import find_folder
+from tinydeep.data import load_california_housing
+from tinydeep.data.offline import explain
 
 # ---- settings (each one is also a command-line flag) -----------------------------------------
 
@@ -56,26 +55,13 @@ MOMENTUM = 0.9
 SEED = 42  # the tutorial's random_state: picks the split, the initial weights, the batch order
 DEVICE = "cpu"
 
-COLUMNS = [
-    "MedInc",
-    "HouseAge",
-    "AveRooms",
-    "AveBedrms",
-    "Population",
-    "AveOccup",
-    "Latitude",
-    "Longitude",
-    "MedHouseVal",  # the target, in $100,000
-]
-FILE = Path("california-housing") / "california_housing.csv"
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data-dir",
         default=None,
-        help=f"folder holding {FILE} (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
+        help="folder holding california-housing/ (default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
     parser.add_argument(
         "--epochs",
@@ -142,31 +128,6 @@ class WideAndDeepModel(keras.models.Model):
 # ---- data ------------------------------------------------------------------------------------
 
 
-class MissingData(OSError):
-    """The CSV is not where it should be; the message says what to put where."""
-
-
-def load_housing(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """x float64 (20640, 8) and y float64 (20640,) from the CSV in `folder`, its header checked."""
-    path = folder / FILE.name
-    if not path.is_file():
-        raise MissingData(
-            f"needs {path}, which is absent.\n"
-            f"  It is the StatLib California housing data as shipped by scikit-learn's\n"
-            f"  fetch_california_housing (20,640 rows): write it as a CSV with the header\n"
-            f"  {','.join(COLUMNS)}\n"
-            f"  and put it in the folder {path.parent}, or point --data-dir (else\n"
-            f"  $TINYDEEP_DATA) at the folder that holds it or {FILE.parent}{os.sep}.\n"
-            f"  There is no download in this layout."
-        )
-    with open(path) as file:
-        header = [name.strip().strip('"') for name in file.readline().split(",")]
-    if header != COLUMNS:
-        raise MissingData(f"{path}: expected the columns {COLUMNS}, got {header}")
-    table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)  # (20640, 9)
-    return table[:, :8], table[:, 8]
-
-
 def split(x, y, rng: np.random.Generator):
     """The tutorial's two train_test_split calls: 25% test, then 25% of the rest valid."""
     order = rng.permutation(len(x))
@@ -198,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     try:
-        x, y = load_housing(find_folder(args.data_dir, (FILE.parent, "."), [FILE.name]))
-    except (OSError, ValueError) as error:  # absent, or not the expected CSV
-        print(f"california_housing: cannot load the data: {error}", file=sys.stderr)
+        x, y = load_california_housing(args.data_dir)  # x (20640, 8), y (20640,)
+    except (OSError, ValueError) as error:  # offline (a DownloadError), or a damaged file
+        print(
+            f"california_housing: cannot load California housing:\n{explain(error)}",
+            file=sys.stderr,
+        )
         return 1
     tinydeep.manual_seed(args.seed)
     (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = split(

@@ -570,6 +570,7 @@ MUTATIONS = [
             "tests/data/test_adult.py",
             "tests/data/test_idx.py",
             "tests/data/test_cifar.py",
+            "tests/data/test_california.py",
         ),
     ),
     Mutation(
@@ -593,6 +594,7 @@ MUTATIONS = [
             "tests/data/test_adult.py",
             "tests/data/test_idx.py",
             "tests/data/test_cifar.py",
+            "tests/data/test_california.py",
         ),
     ),
     Mutation(
@@ -618,6 +620,66 @@ MUTATIONS = [
             ),
         ),
         ("tests/data/test_download.py",),
+    ),
+    Mutation(
+        "california-wrong-divisor",
+        "California housing's AveBedrms divides the bedrooms by the population, not the households",
+        (
+            (
+                "tinydeep/data/california.py",
+                "bedrooms / households,  # AveBedrms",
+                "bedrooms / population,  # AveBedrms",
+            ),
+        ),
+        ("tests/data/test_california.py",),
+    ),
+    Mutation(
+        "california-target-in-thousands",
+        "California housing's target is counted in 1,000 USD, not 100,000",
+        (
+            (
+                "tinydeep/data/california.py",
+                "return x, value / 100_000.0",
+                "return x, value / 1_000.0",
+            ),
+        ),
+        ("tests/data/test_california.py",),
+    ),
+    Mutation(
+        "california-checksum-unchecked",
+        "the California housing archive is downloaded without its SHA-256 check",
+        (
+            (
+                "tinydeep/data/california.py",
+                "fetch(URL, archive, SHA256, holds=",
+                "fetch(URL, archive, None, holds=",
+            ),
+        ),
+        ("tests/data/test_california.py",),
+    ),
+    Mutation(
+        "california-hostile-names-accepted",
+        "an archive naming paths outside itself (/x, ../x) is read as if it were the real one",
+        (
+            (
+                "tinydeep/data/california.py",
+                "    if hostile or data is None:\n",
+                "    if data is None:\n",
+            ),
+        ),
+        ("tests/data/test_california.py",),
+    ),
+    Mutation(
+        "california-link-read",
+        "a symbolic link named like the archive's table is followed and read",
+        (
+            (
+                "tinydeep/data/california.py",
+                "if member and member.isfile() else None",
+                "if member else None",
+            ),
+        ),
+        ("tests/data/test_california.py",),
     ),
     # ---- issue 16: the examples' command lines ------------------------------------------------
     Mutation(

@@ -242,14 +242,29 @@ def test_california_housing_reads_a_data_dir_that_holds_the_csv(data_root):
     assert result.stdout.strip().splitlines()[-1].startswith("done: test RMSE ")
 
 
-def test_california_housing_without_data_says_what_to_get(tmp_path):
+def test_california_housing_offline_says_where_to_download_and_leaves_nothing(tmp_path):
+    """No data and no network: the loader's message for the command line, exit status 1,
+    and no folder made for the download (neither data/ nor ~/.cache/tinydeep/)."""
     result = run(
         [str(EXAMPLES / "california_housing.py"), "--data-dir", str(tmp_path / "data")],
         env=offline_env(tmp_path),
     )
     assert result.returncode == 1
     assert_says_where_to_get_it(
-        result.stderr, "fetch_california_housing", str(tmp_path / "data" / "california-housing")
+        result.stderr,
+        "could not download cal_housing.tgz",
+        "https://ndownloader.figshare.com/files/5976036",
+        str(tmp_path / "data" / "california-housing"),
+        "cal_housing.tgz or california_housing.csv",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_california_housing_offline_without_data_dir_leaves_no_cache_folder(tmp_path):
+    result = run([str(EXAMPLES / "california_housing.py")], env=offline_env(tmp_path))
+    assert result.returncode == 1
+    assert_says_where_to_get_it(
+        result.stderr, str(tmp_path / ".cache" / "tinydeep" / "california-housing")
     )
     assert list(tmp_path.iterdir()) == []
 

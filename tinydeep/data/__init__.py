@@ -2,8 +2,10 @@
 
 Read `download.py` first (where the data lives, and how a missing file is fetched safely),
 then `idx.py` (the IDX format of MNIST and Fashion-MNIST), `cifar.py` (CIFAR-10's binary
-format), and `augment.py` (normalization, the paper's crops and flips, batches); `offline.py`
-is what the example scripts do without data and network (a message, or a stand-in data set).
+format), `adult.py` (UCI Adult's CSV files), `california.py` (California housing, read from
+scikit-learn's archive) and `augment.py` (normalization, the paper's crops and flips,
+batches); `offline.py` is what the example scripts do without data and network (a message,
+or a stand-in data set).
 
 Every loader takes `data_dir` (default: TINYDEEP_DATA, else ~/.cache/tinydeep), finds its files
 in a sub-folder named after the data set or in data_dir itself (download.find_folder),
@@ -12,6 +14,7 @@ downloads missing ones when `download=True`, and returns plain NumPy arrays.
 
 from tinydeep.data.adult import AdultError, load_adult, read_adult
 from tinydeep.data.augment import batches, channel_stats, normalize, random_crop_flip
+from tinydeep.data.california import CaliforniaError, load_california_housing
 from tinydeep.data.cifar import CifarError, load_cifar10, read_cifar_binary
 from tinydeep.data.download import DownloadError, data_dir, fetch, find_folder
 from tinydeep.data.features import WideDeepFeatures, hash_cross
@@ -19,6 +22,7 @@ from tinydeep.data.idx import IdxError, load_fashion_mnist, load_mnist, read_idx
 
 __all__ = [
     "AdultError",
+    "CaliforniaError",
     "CifarError",
     "DownloadError",
     "IdxError",
@@ -30,6 +34,7 @@ __all__ = [
     "find_folder",
     "hash_cross",
     "load_adult",
+    "load_california_housing",
     "load_cifar10",
     "load_fashion_mnist",
     "load_mnist",
