@@ -101,8 +101,8 @@ class DownloadError(OSError):
         ]
         if self.also:
             lines.append(f"  (that folder also lacks {', '.join(self.also)}: same address)")
-        what = ", ".join(self.holds[:-1]) + " and " + self.holds[-1] if self.holds else " and it"
-        what = what.removeprefix(" and ")  # one name alone
+        names = self.holds or ("it",)
+        what = names[-1] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         lines.append(
             f"  (or point {setting} or TINYDEEP_DATA at a folder that already holds {what})"
         )
