@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinydeep import backend
+from tinydeep import backend, trace
 from tinydeep.backend import xp_of
 from tinydeep.sparse import RowSparseGrad
 
@@ -550,6 +550,8 @@ def differentiable(forward: Callable, backward: Callable, name: str) -> Callable
         if result.requires_grad:
             needs = tuple(needs_grad) if takes_needs_grad else None
             result._node = Node(name, tuple(tensors), backward, cache, needs)
+        if trace.active is not None:  # a drawing or an export is recording (trace.py)
+            trace.active.op(name, inputs, params, result)
         return result
 
     op.__name__ = op.__qualname__ = name

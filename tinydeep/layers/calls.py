@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from tinydeep import rollback
+from tinydeep import rollback, trace
 
 _calls: list[bool] = []  # the `training` value of each layer call in progress, outermost first
 
@@ -38,18 +38,22 @@ class calling:  # a context manager, lower case as contextlib names its own
     def __enter__(self) -> None:
         self.outermost = not _calls
         _calls.append(self.training)
+        if trace.active is not None:  # plot_model or an export is recording (trace.py)
+            trace.active.enter(self.layer)
         self.block.__enter__()
 
-    def __exit__(self, kind, error, trace) -> None:
+    def __exit__(self, kind, error, traceback) -> None:
         try:
             if isinstance(error, Exception):
                 if not hasattr(error, "_raised_in"):
                     error._raised_in = self.layer
                 if self.outermost:
                     _name_the_path(self.layer, error)
-            self.block.__exit__(kind, error, trace)
+            self.block.__exit__(kind, error, traceback)
         finally:
             _calls.pop()
+            if trace.active is not None:
+                trace.active.leave(self.layer)
 
 
 def enclosing_training() -> bool:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tinydeep import backend, initializers, rollback
+from tinydeep import backend, initializers, rollback, trace
 from tinydeep.layers.calls import calling, enclosing_training, unbuild_on_failure
 from tinydeep.tensor import Tensor
 
@@ -87,6 +87,8 @@ class Layer:
             else:
                 outputs = self.call(inputs, *args, **kwargs)
         self.output_shape = _shapes(outputs) if outputs is not None else None
+        if trace.active is not None:  # plot_model or an export is recording (trace.py)
+            trace.active.called(self, inputs, outputs)
         return outputs
 
     def _build_on(self, inputs) -> None:
