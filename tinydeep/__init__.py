@@ -22,6 +22,7 @@ from tinydeep import (
 )
 from tinydeep.backend import reference_only
 from tinydeep.gradcheck import GradcheckError, gradcheck
+from tinydeep.layers.functional import Input
 from tinydeep.layers.model import Model, Sequential
 from tinydeep.ops import log_softmax, softmax, where
 from tinydeep.ops.shape import concatenate, stack
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError",
+    "Input",
     "Model",
     "OutOfMemoryError",
     "Sequential",

@@ -294,7 +294,7 @@ def evaluate(model, x, y, batch_size: int = 32) -> dict[str, float]:
 
 def predict(model, x, batch_size: int = 32):
     """The model's outputs on x as NumPy arrays (a tuple for several outputs)."""
-    xs = _as_list(x)
+    xs = _as_list(_by_input_name(model, x, "predict"))
     n = _common_length(xs, "predict", "x")
     chunks = []
     with no_grad():
@@ -386,6 +386,20 @@ def _as_list(arrays) -> list:
     return [arrays.numpy() if isinstance(arrays, Tensor) else np.asarray(arrays)]
 
 
+def _by_input_name(model, x, what: str):
+    """A dict of inputs keyed by the model's `input_names` (Keras's way for a functional
+    model, `fit({"wide_input": a, "deep_input": b}, y)`) as a list in that order."""
+    if not isinstance(x, dict):
+        return x
+    names = getattr(model, "input_names", None)
+    if names is None:
+        raise TypeError(f"{what}: x is a dict, but {model.where()} has no input_names to order it")
+    missing = [name for name in names if name not in x]
+    if missing or len(x) != len(names):
+        raise ValueError(f"{what}: x must have the keys {list(names)}, got {sorted(x)}")
+    return [x[name] for name in names]
+
+
 def _common_length(arrays: list, what: str, argument: str) -> int:
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) > 1:
@@ -394,7 +408,7 @@ def _common_length(arrays: list, what: str, argument: str) -> int:
 
 
 def _inputs(model, x, y, what: str):
-    xs, ys = _as_list(x), _as_list(y)
+    xs, ys = _as_list(_by_input_name(model, x, what)), _as_list(y)
     n = _common_length(xs, what, "x")
     if _common_length(ys, what, "y") != n:
         raise ValueError(f"{what}: x has {n} examples but y has {len(ys[0])}")

@@ -9,6 +9,8 @@ from tinydeep.layers.conv2d import Conv2D
 from tinydeep.layers.dense import Dense
 from tinydeep.layers.dropout import Dropout
 from tinydeep.layers.embedding import Embedding
+from tinydeep.layers.functional import Input, InputLayer
+from tinydeep.layers.lambda_layer import Lambda
 from tinydeep.layers.layer import Layer
 from tinydeep.layers.merge import Add, Concatenate, add, concatenate
 from tinydeep.layers.model import Model, Sequential
@@ -36,6 +38,9 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GlobalAveragePooling2D",
+    "Input",
+    "InputLayer",
+    "Lambda",
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",

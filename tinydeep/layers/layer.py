@@ -34,6 +34,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from tinydeep import backend, initializers, rollback, trace
+from tinydeep.layers import symbolic
 from tinydeep.layers.calls import calling, enclosing_training, unbuild_on_failure
 from tinydeep.tensor import Tensor
 
@@ -49,9 +50,11 @@ class Layer:
     """
 
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None, **kwargs):
-        unknown = set(kwargs) - {"input_shape"}  # accepted and ignored, as in Keras
+        unknown = set(kwargs) - {"input_shape"}
         if unknown:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(unknown)}")
+        # Keras's input_shape=(...) on a Sequential model's first layer: Sequential builds on it.
+        self.declared_input_shape = kwargs.get("input_shape")
         self.name = name if name else _default_name(self)
         self.trainable = trainable
         self.built = False
@@ -76,6 +79,11 @@ class Layer:
 
     def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
         """Convert the inputs, build on the first call, then call (see the module docstring)."""
+        if symbolic.holds_symbolic(inputs):  # keras.Input-derived: record, see symbolic.py
+            if args:
+                raise TypeError(f"{self.where()}: in the functional API, pass settings by keyword")
+            settings = kwargs if training is None else {**kwargs, "training": training}
+            return symbolic.call_symbolic(self, inputs, settings)
         inputs = _as_tensors(inputs)
         if training is None:  # inherit the enclosing layer call's value, as in Keras
             training = enclosing_training()
@@ -255,6 +263,28 @@ class Layer:
         trainable = {id(w) for w in self.parameters()}
         return [w for w in self.weights if id(w) not in trainable]
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight as NumPy arrays, in the order of `weights` (as Keras)."""
+        return [w.numpy().copy() for w in self.weights]
+
+    def set_weights(self, arrays) -> None:
+        """Write arrays into the weights, in the order of `weights`; nothing changes unless
+        there is one array per weight, each of the weight's shape."""
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(
+                f"{self.where()}: set_weights needs {len(weights)} arrays, got {len(arrays)}"
+            )
+        names = list(self.named_weights())
+        for name, w, a in zip(names, weights, arrays):
+            if tuple(np.shape(a)) != w.shape:
+                raise ValueError(
+                    f"{self.where()}: set_weights: {name!r} has shape {w.shape}, got an array "
+                    f"of shape {tuple(np.shape(a))}"
+                )
+        for w, a in zip(weights, arrays):
+            w.data[...] = backend.to_device(np.asarray(a, dtype=w.dtype), w.device)
+
     def count_params(self) -> int:
         return int(sum(w.size for w in self.weights))
 
@@ -282,7 +312,11 @@ def _default_name(layer: Layer) -> str:
     """Keras's unique names: dense, dense_1, ...; conv2d, re_lu, max_pooling2d (Keras's
     snake case: a capital starts a word when a lower-case letter follows it or precedes it)."""
     words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", type(layer).__name__)
-    base = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    return unique_name(re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower())
+
+
+def unique_name(base: str) -> str:
+    """`base` the first time, then base_1, base_2, ...: Keras's numbering of layer names."""
     count = _name_counts.get(base, 0)
     _name_counts[base] = count + 1
     return base if count == 0 else f"{base}_{count}"

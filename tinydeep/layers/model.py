@@ -6,20 +6,35 @@ list (several inputs) and the result a tuple (several outputs). `Sequential([...
 layers. Training (`compile`, `fit`, `evaluate`, `predict`) is in tinydeep/train.py and saving
 in tinydeep/checkpoint.py; the methods here are their front doors.
 
-Left out: Keras's functional API (`Model(inputs, outputs)` over symbolic tensors).
+`Model(inputs=..., outputs=...)` over `keras.Input` tensors is Keras's functional API: it
+makes a Functional model (tinydeep/layers/functional.py).
 """
 
 from __future__ import annotations
 
 from tinydeep import checkpoint, train
 from tinydeep.layers.layer import Layer
+from tinydeep.layers.symbolic import KerasTensor
 from tinydeep.tensor import Tensor
 
 
 class Model(Layer):
     """A layer with a training loop. Subclass it and define `call`, or use Sequential."""
 
+    def __new__(cls, *args, **kwargs):
+        """Model(inputs=..., outputs=...) makes a Functional model, as in Keras."""
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from tinydeep.layers.functional import Functional  # it subclasses Model
+
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
     def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: inputs and outputs make a functional model, "
+                "keras.Model(inputs=..., outputs=...); a subclass of Model defines call() instead"
+            )
         super().__init__(**kwargs)
         self.compiled = None  # set by compile(): optimizer, losses, loss weights, metrics
         self.stop_training = False  # a callback sets this to end fit() after the current step
@@ -28,6 +43,14 @@ class Model(Layer):
     def layers(self) -> list[Layer]:
         """The direct sub-layers, in the order they were assigned."""
         return [layer for _, layer in self.named_sublayers()]
+
+    def get_layer(self, name: str) -> Layer:
+        """The direct sub-layer called `name`."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in self.layers]
+        raise ValueError(f"{self.where()}: no layer named {name!r}; its layers are {names}")
 
     # ---- training: tinydeep/train.py ---------------------------------------------------------
 
@@ -72,17 +95,23 @@ class Model(Layer):
                 f"{type(self).__name__} {self.name!r}: call the model on a batch "
                 "first, so that its layers are built and their shapes known"
             )
-        rows = [("Layer (type)", "Output shape", "Params")]
-        for path, layer in self.named_sublayers():
+        connected = hasattr(self, "connections")  # a functional model: say what feeds what
+        rows = [("Layer (type)", "Output shape", "Params", "Connected to")]
+        named = [(layer.name, layer) for layer in self.layers] if connected else None
+        for path, layer in named or self.named_sublayers():
             shape = "?" if layer.output_shape is None else _batch_free(layer.output_shape)
-            rows.append((f"{path} ({type(layer).__name__})", shape, f"{layer.count_params():,}"))
+            links = ", ".join(self.connections(layer)) if connected else ""
+            row = (f"{path} ({type(layer).__name__})", shape, f"{layer.count_params():,}", links)
+            rows.append(row)
         trainable = sum(p.size for p in self.parameters())
         total = self.count_params()
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        rule = "-" * (sum(widths) + 4)
+        columns = 4 if connected else 3
+        widths = [max(len(row[i]) for row in rows) for i in range(columns)]
+        rule = "-" * (sum(widths) + 2 * (columns - 1))
         lines = [f'Model: "{self.name}"', rule]
         for i, row in enumerate(rows):
-            lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
+            cells = [f"{row[0]:<{widths[0]}}", f"{row[1]:<{widths[1]}}", f"{row[2]:>{widths[2]}}"]
+            lines.append("  ".join(cells + list(row[3:columns])).rstrip())
             if i == 0:
                 lines.append(rule)
         lines += [
@@ -105,17 +134,36 @@ def _batch_free(shape) -> str:
 
 
 class Sequential(Model):
-    """Sequential(layers=None): each layer's output is the next one's input."""
+    """Sequential(layers=None): each layer's output is the next one's input.
+
+    As in Keras, a first item `keras.Input(shape=...)`, or a first layer given
+    `input_shape=(...)`, builds the model as layers are added (so `summary()` works before any
+    data, and a layer that does not fit fails in `add`); otherwise the first batch builds it.
+    """
 
     def __init__(self, layers: list[Layer] | None = None, **kwargs):
         super().__init__(**kwargs)
         self._stack: list[Layer] = []
+        self._symbolic: KerasTensor | None = None  # the last layer's output, when built early
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Layer | KerasTensor) -> None:
+        if isinstance(layer, KerasTensor):
+            if self._stack or self._symbolic is not None:
+                raise ValueError(f"Sequential {self.name!r}: a keras.Input can only come first")
+            self._symbolic = layer
+            self.input_shape, self.dtype = layer.shape, layer.dtype
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")
+        if self._symbolic is None and not self._stack and layer.declared_input_shape is not None:
+            from tinydeep.layers.functional import Input  # functional.py imports this module
+
+            self.add(Input(shape=tuple(layer.declared_input_shape)))
+        if self._symbolic is not None:  # build it now, on the shape the last layer gives
+            self._symbolic = layer(self._symbolic)
+            self.built = True
         self._stack.append(layer)
 
     def named_sublayers(self) -> list[tuple[str, Layer]]:
