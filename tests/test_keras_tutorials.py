@@ -18,7 +18,7 @@ import pytest
 import tinydeep as td
 from tinydeep.data import load_california_housing, load_fashion_mnist
 
-FUNCTIONAL_WIDE_AND_DEEP = '''
+FUNCTIONAL_WIDE_AND_DEEP = """
 import tinydeep as tf
 from tinydeep.keras import Model
 from tinydeep.keras.layers import concatenate
@@ -46,7 +46,7 @@ model = Model(inputs=[input_a, input_b], outputs=[output, aux_output])
 
 # visualize the architecture
 plot_model(model)
-'''
+"""
 
 SUBCLASSED_WIDE_AND_DEEP = """
 import tinydeep as tf
@@ -184,7 +184,7 @@ def run_cell(code: str, folder, monkeypatch) -> dict:
     """Run a tutorial cell as a notebook would, in `folder` (plot_model writes model.png)."""
     monkeypatch.chdir(folder)
     namespace: dict = {}
-    exec(compile(code, "<tutorial cell>", "exec"), namespace)
+    exec(compile(code, "<tutorial cell>", "exec"), namespace)  # noqa: S102 (our own cells)
     return namespace
 
 

@@ -160,9 +160,7 @@ def test_a_functional_model_is_a_layer_of_another():
         "head/bias",
     ]
     x = np.ones((3, 4), np.float32)
-    np.testing.assert_array_equal(
-        outer(x).numpy(), outer.get_layer("head")(inner(x)).numpy()
-    )
+    np.testing.assert_array_equal(outer(x).numpy(), outer.get_layer("head")(inner(x)).numpy())
 
 
 def test_integer_inputs_feed_an_embedding():
@@ -206,8 +204,11 @@ def test_a_layer_given_the_wrong_shape_fails_where_it_is_called():
 def test_inputs_must_come_from_keras_input():
     x = keras.Input(shape=(3,))
     hidden = layers.Dense(2, name="hidden")(x)
-    with pytest.raises(TypeError, match=r"inputs\[0\] must come straight from keras.Input.*"
-                       r"Dense 'hidden' \(shape \(None, 2\)\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"inputs\[0\] must come straight from keras.Input.*"
+        r"Dense 'hidden' \(shape \(None, 2\)\)",
+    ):
         keras.Model(inputs=hidden, outputs=layers.Dense(1)(hidden))
     with pytest.raises(TypeError, match=r"inputs\[1\] must be a tensor from keras.Input.*ndarray"):
         keras.Model(inputs=[x, np.ones(3)], outputs=hidden)
@@ -218,8 +219,11 @@ def test_inputs_must_come_from_keras_input():
 def test_a_disconnected_graph_names_the_missing_input():
     a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(3,), name="forgotten")
     out = layers.Add()([a, b])
-    with pytest.raises(ValueError, match=r"disconnected.*Input 'forgotten' \(shape \(None, 3\)\)"
-                       r".*inputs=\['a'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"disconnected.*Input 'forgotten' \(shape \(None, 3\)\)"
+        r".*inputs=\['a'\]",
+    ):
         keras.Model(inputs=a, outputs=out)
 
 
@@ -228,7 +232,9 @@ def test_repeated_layer_names_and_bad_calls_are_refused():
     with pytest.raises(ValueError, match=r"layer names must be unique, \['same'\] repeat"):
         keras.Model(x, layers.Dense(1, name="same")(layers.Dense(3, name="same")(x)))
     model = keras.Model(x, layers.Dense(2)(x))
-    with pytest.raises(ValueError, match=r"input 'input_layer.*' expects shape \(None, 3\), got \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"input 'input_layer.*' expects shape \(None, 3\), got \(2, 4\)"
+    ):
         model(np.ones((2, 4), np.float32))
     with pytest.raises(ValueError, match="expected 1 inputs"):
         model([np.ones((2, 3), np.float32)] * 2)

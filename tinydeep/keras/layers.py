@@ -1,7 +1,6 @@
-"""keras.layers: tinydeep's layers (tinydeep/layers/), with Input and InputLayer."""
+"""keras.layers: tinydeep's layers (tinydeep/layers/), Input and InputLayer among them."""
 
-from tinydeep.layers import *  # noqa: F403 (the same names, on purpose)
-from tinydeep.layers import __all__ as _layers
-from tinydeep.layers.functional import Input, InputLayer
+from tinydeep import layers as _layers
+from tinydeep.layers import *
 
-__all__ = [*_layers, "Input", "InputLayer"]
+__all__ = list(_layers.__all__)

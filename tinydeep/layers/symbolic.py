@@ -162,4 +162,3 @@ def _operation(fn, name: str, *operands):
         return fn(*(next(values) if isinstance(x, KerasTensor) else x for x in operands))
 
     return Lambda(apply, name=unique_name(name))(symbolic)
-
