@@ -736,6 +736,55 @@ MUTATIONS = [
         ),
         ("tests/test_examples_cli.py",),
     ),
+    # ---- issue 17: the functional API ----------------------------------------------------------
+    Mutation(
+        "functional-disconnected-unchecked",
+        "Model(inputs, outputs) accepts outputs that need an Input missing from inputs",
+        (
+            (
+                "tinydeep/layers/functional.py",
+                "if isinstance(node.layer, InputLayer) and id(node) not in given:",
+                "if False:",
+            ),
+        ),
+        ("tests/layers/test_functional.py",),
+    ),
+    Mutation(
+        "functional-connections-first-call",
+        "the summary names every call of a shared layer as its first ([0])",
+        (
+            (
+                "tinydeep/layers/functional.py",
+                "calls[id(node)] = counts.get(id(node.layer), 0)",
+                "calls[id(node)] = 0",
+            ),
+        ),
+        ("tests/layers/test_functional.py",),
+    ),
+    Mutation(
+        "functional-preorder",
+        "the nodes run before the nodes they read (pre-order, not post-order)",
+        (
+            (
+                "tinydeep/layers/functional.py",
+                "                stack.append((node, True))\n",
+                "                done.add(id(node))\n                order.append(node)\n",
+            ),
+        ),
+        ("tests/layers/test_functional.py",),
+    ),
+    Mutation(
+        "sequential-adds-a-misfit",
+        "Sequential.add keeps a layer whose symbolic build failed",
+        (
+            (
+                "tinydeep/layers/model.py",
+                "        if self._symbolic is not None:  # build it now",
+                "        self._stack.append(layer)\n        if self._symbolic is not None:  # build it now",
+            ),
+        ),
+        ("tests/layers/test_functional.py",),
+    ),
 ]
 
 
