@@ -124,17 +124,17 @@ def last_name(model) -> str:
     return list(model.named_weights())[-1]
 
 
-@pytest.mark.parametrize(
-    "mismatch, expected",
-    [
-        ("missing", r"missing \['{last}'\], unexpected nothing"),
-        ("extra", r"missing nothing, unexpected \['head/extra'\]"),
-        ("shape", r"weight '{last}' is \(4,\) float32 in the file but \(3,\) float32"),
-        ("dtype", r"weight '{last}' is \(3,\) float64 in the file but \(3,\) float32"),
-    ],
-)
+MISMATCHES = {
+    "missing": r"missing \['{last}'\], unexpected nothing",
+    "extra": r"missing nothing, unexpected \['head/extra'\]",
+    "shape": r"weight '{last}' is \(4,\) float32 in the file but \(3,\) float32",
+    "dtype": r"weight '{last}' is \(3,\) float64 in the file but \(3,\) float32",
+}
+
+
+@pytest.mark.parametrize("mismatch", MISMATCHES)
 def test_a_file_that_does_not_fit_is_refused_naming_the_tensor_and_changes_nothing(
-    tmp_path, mismatch, expected
+    tmp_path, mismatch
 ):
     model = small_resnet()
     last = last_name(model)
@@ -153,7 +153,7 @@ def test_a_file_that_does_not_fit_is_refused_naming_the_tensor_and_changes_nothi
     path = tmp_path / "w.safetensors"
     torch_file(path, model, change)
     before = values(model)
-    with pytest.raises(CheckpointError, match=expected.format(last=last)) as error:
+    with pytest.raises(CheckpointError, match=MISMATCHES[mismatch].format(last=last)) as error:
         model.load_weights(path)
     assert str(path) in str(error.value)
     assert_unchanged(model, before)
@@ -195,6 +195,7 @@ HEADERS = {
         "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
     },
     "bfloat16, which NumPy lacks": {"a": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}},
+    "float8, which NumPy lacks": {"a": {"dtype": "F8_E4M3", "shape": [8], "data_offsets": [0, 8]}},
 }
 
 

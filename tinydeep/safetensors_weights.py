@@ -35,9 +35,10 @@ from tinydeep.safe_npz import CheckpointError, atomic_write
 
 SUFFIX = ".safetensors"
 
-# Failures of the parser (SafetensorError) and of mapping its dtypes to NumPy's (TypeError:
-# "data type 'bfloat16' not understood"); all become CheckpointError.
-_PARSE_ERRORS = (safetensors.SafetensorError, TypeError, ValueError, KeyError)
+# Failures of the parser (SafetensorError) and of mapping its dtypes to NumPy's ("data type
+# 'bfloat16' not understood" is a TypeError; "module 'numpy' has no attribute 'float8_e4m3fn'"
+# an AttributeError); all become CheckpointError.
+_PARSE_ERRORS = (safetensors.SafetensorError, TypeError, AttributeError)
 
 
 def is_safetensors(path) -> bool:
