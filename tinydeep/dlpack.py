@@ -17,6 +17,10 @@ data alone (its `.grad` and its graph stay behind), and what comes in is a leaf 
 requires_grad=False whatever the producer had (PyTorch itself refuses to export a tensor that
 requires a gradient: pass `x.detach()`). Left out: devices other than the CPU and CUDA GPUs
 (ROCm, Metal, ...), and dtypes NumPy and CuPy lack (bfloat16), which are refused.
+
+A caution: a view with negative strides (`x[::-1]`) crosses as it is, which NumPy and CuPy
+take, but PyTorch 2.13's from_dlpack aborts the whole process on it (a C++ error, not an
+exception): hand PyTorch a copy of such a tensor (`td.Tensor(x.data.copy())`).
 """
 
 from __future__ import annotations
