@@ -785,6 +785,75 @@ MUTATIONS = [
         ),
         ("tests/layers/test_functional.py",),
     ),
+    # ---- issue 17: safetensors weights and DLPack -------------------------------------------
+    Mutation(
+        "safetensors-dotted-names",
+        "save_weights names .safetensors tensors block1.conv1.kernel (PyTorch's style), not by "
+        "the layer paths",
+        (
+            (
+                "tinydeep/safetensors_weights.py",
+                "contiguous = {name: np.ascontiguousarray(a)",
+                'contiguous = {name.replace("/", "."): np.ascontiguousarray(a)',
+            ),
+        ),
+        ("tests/test_safetensors_weights.py",),
+    ),
+    Mutation(
+        "load-weights-piecemeal",
+        "load_weights copies each weight that fits as it checks it, so a file whose last "
+        "tensor does not fit changes all the others",
+        (
+            (
+                "tinydeep/checkpoint.py",
+                "        a = arrays[name]\n",
+                (
+                    "        a = arrays[name]\n"
+                    "        if not check_only and a.shape == weight.shape:\n"
+                    "            weight.data[...] = backend.to_device(a, weight.device)\n"
+                ),
+            ),
+        ),
+        ("tests/test_safetensors_weights.py",),
+    ),
+    Mutation(
+        "safetensors-memory-order",
+        "a weight stored column-major goes to the .safetensors file as its memory lies "
+        "(transposed), not made C-ordered first",
+        (
+            (
+                "tinydeep/safetensors_weights.py",
+                "contiguous = {name: np.ascontiguousarray(a)",
+                "contiguous = {name: a",
+            ),
+        ),
+        ("tests/test_safetensors_weights.py",),
+    ),
+    Mutation(
+        "from-dlpack-copies",
+        "tinydeep.from_dlpack copies the producer's array instead of sharing its memory",
+        (
+            (
+                "tinydeep/dlpack.py",
+                "array = xp.from_dlpack(obj)",
+                "array = xp.array(xp.from_dlpack(obj))",
+            ),
+        ),
+        ("tests/test_dlpack.py",),
+    ),
+    Mutation(
+        "dlpack-export-copies-views",
+        "Tensor.__dlpack__ hands over a C-ordered copy of a strided tensor (a transpose), "
+        "not its memory",
+        (
+            (
+                "tinydeep/tensor.py",
+                "return self.data.__dlpack__(**kwargs)",
+                "return xp_of(self.data).ascontiguousarray(self.data).__dlpack__(**kwargs)",
+            ),
+        ),
+        ("tests/test_dlpack.py",),
+    ),
 ]
 
 

@@ -21,6 +21,7 @@ from tinydeep import (
     train,
 )
 from tinydeep.backend import reference_only
+from tinydeep.dlpack import from_dlpack
 from tinydeep.gradcheck import GradcheckError, gradcheck
 from tinydeep.layers.functional import Input
 from tinydeep.layers.model import Model, Sequential
@@ -45,6 +46,7 @@ __all__ = [
     "checkpoint",
     "concatenate",
     "diagnostics",
+    "from_dlpack",
     "gradcheck",
     "initializers",
     "is_grad_enabled",

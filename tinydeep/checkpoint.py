@@ -14,6 +14,11 @@ the model (a name, shape or dtype), or a state that an optimizer or schedule ref
 CheckpointError (a ValueError) naming the file and the problem, and every weight, optimizer,
 schedule and the random generator stay as they were. A missing file raises FileNotFoundError.
 
+Weights (not training checkpoints) can also go to a .safetensors file, the format PyTorch and
+Hugging Face share: save_weights and load_weights choose it for a path ending in ".safetensors"
+(tinydeep/safetensors_weights.py reads and writes it) and .npz for any other path, with the
+same guarantees except the checksums, which that format lacks.
+
 Read in this order: save_weights / load_weights, then save_checkpoint / load_checkpoint, then
 the file format, write_archive / read_archive; then their helpers (the metadata's checks, the
 SHA-256, _split_arrays / _join_arrays), and last the checks that make a load all or nothing.
@@ -27,33 +32,53 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 
-from tinydeep import backend, random
+from tinydeep import backend, random, safetensors_weights
 from tinydeep.safe_npz import CheckpointError, atomic_write, corrupt, open_npz
+from tinydeep.safetensors_weights import is_safetensors
 
 FORMAT = "tinydeep"
 VERSION = 1
 METADATA = "__metadata__"
 MAX_METADATA_BYTES = 4 * 2**20  # the JSON document; a ResNet-110 checkpoint needs ~0.3 MiB
+# Said when a file is not in the format its name chose, or a checkpoint is named .safetensors.
+FORMATS = (
+    "weights files are .safetensors (chosen by that suffix) or tinydeep's .npz (any other "
+    "name); training checkpoints are .npz only"
+)
 
 
 # ---- weights --------------------------------------------------------------------------------
 
 
 def save_weights(model, path) -> None:
-    """Write every weight of `model` (trainable or not) to `path`, atomically."""
+    """Write every weight of `model` (trainable or not) to `path`, atomically: a .safetensors
+    file when `path` ends in ".safetensors", else tinydeep's .npz (whatever the suffix)."""
     _require_built(model, "save_weights")
-    arrays = {name: w.numpy() for name, w in model.named_weights().items()}
-    write_archive(path, arrays, {"kind": "weights", "model": type(model).__name__})
+    arrays = {name: w.numpy() for name, w in model.named_weights().items()}  # on the host
+    extra = {"kind": "weights", "model": type(model).__name__}
+    if is_safetensors(path):
+        safetensors_weights.write(path, arrays, {"format": FORMAT, **extra})
+    else:
+        write_archive(path, arrays, extra)
 
 
 def load_weights(model, path) -> None:
-    """Read weights from `path` into `model`, in place; nothing changes unless every name,
-    shape and dtype matches."""
+    """Read weights from `path` (.safetensors by its suffix, else .npz) into `model`, in place
+    and onto each weight's device; nothing changes unless every name, shape and dtype matches."""
     _require_built(model, "load_weights")
-    arrays, _ = read_archive(path)
+    if is_safetensors(path):
+        arrays, _ = safetensors_weights.read(path)
+    else:
+        try:
+            arrays, _ = read_archive(path)
+        except CheckpointError as error:
+            if Path(path).suffix.lower() == ".npz":
+                raise
+            raise CheckpointError(f"{error} ({FORMATS})") from None
     _assign(model.named_weights(), arrays, path)
 
 
@@ -65,6 +90,7 @@ def save_checkpoint(path, model, optimizers=(), schedules=(), **progress) -> Non
     state and `progress` (e.g. epoch=3, step=1200; JSON values), so that a run resumed with
     load_checkpoint continues exactly."""
     _require_built(model, "save_checkpoint")
+    _refuse_safetensors(path, "save_checkpoint")
     arrays = {f"model/{name}": w.numpy() for name, w in model.named_weights().items()}
     states = []
     for i, owner in enumerate([*optimizers, *schedules]):
@@ -82,6 +108,7 @@ def save_checkpoint(path, model, optimizers=(), schedules=(), **progress) -> Non
 def load_checkpoint(path, model, optimizers=(), schedules=()) -> dict:
     """Restore what save_checkpoint wrote; returns its `progress` dict."""
     _require_built(model, "load_checkpoint")
+    _refuse_safetensors(path, "load_checkpoint")
     arrays, extra = read_archive(path)
     if extra.get("kind") != "checkpoint":
         raise CheckpointError(
@@ -223,6 +250,13 @@ def _require_built(model, what: str) -> None:
             f"{what}: {type(model).__name__} {model.name!r} is not built yet; "
             "call it on a batch first so that its weights exist"
         )
+
+
+def _refuse_safetensors(path, what: str) -> None:
+    """A training checkpoint holds optimizer state that a .safetensors file cannot: refuse the
+    name rather than write an .npz called .safetensors that load_weights would misread."""
+    if is_safetensors(path):
+        raise ValueError(f"{what}: path {str(path)!r} ends in .safetensors, but {FORMATS}")
 
 
 def _assign(named: dict, arrays: dict, path, check_only: bool = False) -> None:

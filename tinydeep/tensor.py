@@ -389,6 +389,17 @@ class Tensor:
             return self
         return ops.to_device(self, device=device)
 
+    # DLPack (tinydeep/dlpack.py): torch.from_dlpack(t), np.from_dlpack(t), cupy.from_dlpack(t)
+    # wrap this tensor's memory without a copy, through the array's own DLPack capsule. Only
+    # the data is shared: the gradient and the graph stay here, even when requires_grad is set.
+    def __dlpack__(self, **kwargs):
+        """A DLPack capsule of `.data` (the keywords of the protocol: stream, max_version, ...)."""
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(DLPack device type, device index): (1, 0) on the CPU, (2, index) on a CUDA GPU."""
+        return self.data.__dlpack_device__()
+
     # ---- backward --------------------------------------------------------------------------
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
