@@ -78,7 +78,8 @@ class Model(Layer):
     # ---- saving: tinydeep/checkpoint.py --------------------------------------------------------
 
     def save_weights(self, path) -> None:
-        """Write every weight to `path` (.npz with JSON metadata; no pickle), atomically."""
+        """Write every weight to `path`, atomically: a .safetensors file for that suffix (the
+        format PyTorch and Hugging Face share), else .npz with JSON metadata; no pickle."""
         checkpoint.save_weights(self, path)
 
     def load_weights(self, path) -> None:
