@@ -8,19 +8,23 @@ four classic steps of Sugiyama, Tagawa and Toda (1981), the method behind Graphv
               called twice makes a cycle); they are drawn in their true direction at the end;
   2. ranks:   each node one rank below its lowest input (longest path), then nodes pulled
               down next to what reads them, so an input used late does not sit at the top;
+              a box that feeds a sibling box ends before that one starts, as `dot` keeps
+              its clusters apart;
   3. order:   an edge that spans several ranks gets a dummy node on each rank it crosses (the
-              bends of its route), then nodes are sorted within each rank by the mean position
-              of their neighbours (barycenter sweeps, down and up), keeping the order with the
-              fewest crossings; nodes of one box (group) stay side by side;
-  4. place:   each node moves towards its neighbours (towards its real, not dummy, ones, so a
-              chain stays straight and long edges bend around it), and the smallest move that
-              keeps the order and the gaps is found exactly by isotonic regression (pool
-              adjacent violators).
+              bends of its route, inside the box it is passing through), then nodes are
+              sorted within each rank by the mean position of their neighbours (barycenter
+              sweeps, down and up), keeping the order with the fewest crossings; the nodes of
+              one box stay side by side;
+  4. place:   each node moves towards the nodes at the other ends of its edges (not towards
+              the dummies between, so a chain of layers stays in one column and long edges
+              bend around it), and the smallest move that keeps the order and the gaps is
+              found exactly by isotonic regression (pool adjacent violators).
 
 Coordinates are in "along" (within a rank) and "across" (from rank to rank, downwards) units,
 the drawing's points: rankdir="TB" draws along as x, "LR" draws it as y. Read layered_layout,
 then the steps in order. Left out: network-simplex ranking and Brandes-Kopf placement (what
-`dot` does: a little tighter, several times the code), edge labels, and ports.
+`dot` does: a little tighter, several times the code), and edge labels. The ends of the
+edges at one node are spread along its border, in the order of where they lead.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ def layered_layout(
     across = _rank_positions(layers, size, group, real, rank_gap, group_pad, label_pad, label_axis)
 
     centers = [(along[i], across[rank_of[i]]) for i in range(len(size))]
-    routes = _routes(chains, flipped, centers, size, real)
+    routes = _routes(chains, flipped, centers, size)
     boxes = _boxes(centers, size, group, group_pad, label_pad, label_axis)
     return _shifted(centers[:count], routes, boxes, size[:count])
 
@@ -325,7 +329,7 @@ def _place(layers, up, down, size, group, ends, node_gap, group_pad, label_pad, 
                 else:
                     near = up[node] + down[node]
                 targets.append(sum(along[n] for n in near) / len(near) if near else along[node])
-                weights.append(1.0 if real[node] else 0.25)
+                weights.append(1.0 if real[node] else 1e-3)  # dummies give way
             for node, x in zip(layers[r], _spread(targets, weights, gaps[r])):
                 along[node] = x
     return along
@@ -373,10 +377,11 @@ def _rank_positions(layers, size, group, real, rank_gap, group_pad, label_pad, l
     return centres
 
 
-def _routes(chains, flipped, centers, size, real) -> list[list[Point] | None]:
-    """Each edge's points: from its source's border facing the next rank, through its dummies,
-    to its target's border (reversed for an edge that closed a cycle); the two ends of the edges at one node spread along its border, in
-    the order of where they go, so that they do not all meet in one point."""
+def _routes(chains, flipped, centers, size) -> list[list[Point] | None]:
+    """Each edge's points: from its source's border facing the next rank, through its
+    dummies, to its target's border (reversed for an edge that closed a cycle). The ends of
+    the edges at one node are spread along its border, in the order of where they lead, so
+    that they do not all meet in one point."""
     ends: dict[tuple[int, int], float] = {}  # (node, next node on the route) -> along offset
     for side in (0, 1):
         touching: dict[int, list[int]] = {}

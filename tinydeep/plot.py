@@ -406,31 +406,40 @@ def _numbers(array) -> str:
 # ---- drawing -----------------------------------------------------------------------------------
 
 FONT, SMALL = 10.0, 8.5  # points: a title line, a detail line
-PAD_X, PAD_Y = 8.0, 5.0
+PAD_X, PAD_Y = 8.0, 5.0  # points between a node's text and its border
 FILL = {"input": "#d5eed5", "layer": "#d6e6f7", "op": "#fdf0c4", "tensor": "#ffffff"}
-EDGE_COLOR, BORDER = "#505050", "#6b6b6b"
+NODE = {"edgecolor": "#6b6b6b", "linewidth": 0.8, "zorder": 2}
+BOX = {"edgecolor": "#9a9a9a", "linestyle": "--", "linewidth": 0.8, "zorder": 0}
+ARROW = {
+    "arrowstyle": "-|>,head_length=0.5,head_width=0.25",
+    "mutation_scale": 10,
+    "linewidth": 0.9,
+    "color": "#505050",
+    "zorder": 1,
+}
+TEXT = {"parse_math": False, "zorder": 3}  # a "$" in a layer's name is not mathematics
 
 
 def render(graph: Graph, format: str = "png", rankdir: str = "TB", dpi: float = 96) -> bytes:
     """The picture of `graph` as the bytes of a PNG, SVG or PDF file. Fonts and gaps are fixed
     in points, so the figure grows with the graph and every label stays legible; text stays
     text in an SVG (searchable, and checked by the tests)."""
-    Figure, Path_, patches, rc_context = _matplotlib()
-    sizes = [_node_size(node) for node in graph.nodes]
+    Figure, Path, patches, rc_context = _matplotlib()
+    sizes = [_node_size(node) for node in graph.nodes]  # (width, height) in points
     tb = rankdir == "TB"
     layout = layered_layout(
-        [(w, h) if tb else (h, w) for w, h in sizes],
+        [(w, h) if tb else (h, w) for w, h in sizes],  # (along a rank, across ranks)
         graph.edges,
         [node.group for node in graph.nodes],
-        label_axis="across" if tb else "along",
+        label_axis="across" if tb else "along",  # a box's label goes on its top side
     )
 
     def xy(point) -> tuple[float, float]:  # layout (along, across) -> drawing (x, y), y down
         return point if tb else (point[1], point[0])
 
+    # One unit of the axes is one point, so sizes in points are drawn as they were measured.
     margin = 6.0
-    width, height = xy(layout.size)
-    width, height = width + 2 * margin, height + 2 * margin
+    width, height = (extent + 2 * margin for extent in xy(layout.size))
     if format == "png":  # Agg draws at most 2^16 pixels a side: a huge graph gets a lower dpi
         dpi = min(dpi, 65000 * 72 / max(width, height))
     figure = Figure(figsize=(width / 72, height / 72), dpi=dpi)
@@ -439,90 +448,38 @@ def render(graph: Graph, format: str = "png", rankdir: str = "TB", dpi: float = 
     axes.set_ylim(height - margin, -margin)  # y grows downwards, as ranks do in a TB drawing
     axes.axis("off")
 
-    for path, box in sorted(layout.boxes.items(), key=lambda item: len(item[0])):
+    for path, box in sorted(layout.boxes.items(), key=lambda item: len(item[0])):  # outer first
         (x0, y0), (x1, y1) = xy(box[:2]), xy(box[2:])
-        shade = max(0.97 - 0.025 * len(path), 0.85)
+        shade = (max(0.97 - 0.025 * len(path), 0.85),) * 3  # deeper boxes a little darker
+        style = "round,pad=0,rounding_size=6"
         axes.add_patch(
-            patches.FancyBboxPatch(
-                (x0, y0),
-                x1 - x0,
-                y1 - y0,
-                boxstyle="round,pad=0,rounding_size=6",
-                facecolor=(shade, shade, shade),
-                edgecolor="#9a9a9a",
-                linestyle="--",
-                linewidth=0.8,
-                zorder=0,
-            )
+            patches.FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, style, facecolor=shade, **BOX)
         )
+        label = graph.groups[path[-1]]
         axes.text(
-            x0 + 6,
-            y0 + 3,
-            graph.groups[path[-1]],
-            ha="left",
-            va="top",
-            fontsize=SMALL,
-            color="#444444",
-            style="italic",
-            parse_math=False,
-            zorder=3,
+            x0 + 6, y0 + 3, label, ha="left", va="top", fontsize=SMALL, style="italic", **TEXT
         )
     for (source, _), route in zip(graph.edges, layout.routes):
-        if route is None:  # a self-loop: out of the right side and back in
-            verts, codes = _loop(xy(layout.centers[source]), sizes[source]), None
+        if route is None:  # a self-loop
+            verts, codes = _loop(xy(layout.centers[source]), sizes[source], Path)
         else:
-            verts, codes = _curve([xy(p) for p in route], tb)
-        axes.add_patch(
-            patches.FancyArrowPatch(
-                path=Path_(verts, codes),
-                arrowstyle="-|>,head_length=0.5,head_width=0.25",
-                mutation_scale=10,
-                linewidth=0.9,
-                color=EDGE_COLOR,
-                zorder=1,
-            )
-        )
+            verts, codes = _curve([xy(p) for p in route], tb, Path)
+        axes.add_patch(patches.FancyArrowPatch(path=Path(verts, codes), **ARROW))
     for node, center, (w, h) in zip(graph.nodes, layout.centers, sizes):
         x, y = xy(center)
-        rounding = h / 2 if node.kind == "op" else 4
+        style = f"round,pad=0,rounding_size={h / 2 if node.kind == 'op' else 4}"  # ops: pills
+        fill = FILL.get(node.kind, "#ffffff")
         axes.add_patch(
-            patches.FancyBboxPatch(
-                (x - w / 2, y - h / 2),
-                w,
-                h,
-                boxstyle=f"round,pad=0,rounding_size={rounding}",
-                facecolor=FILL.get(node.kind, "#ffffff"),
-                edgecolor=BORDER,
-                linewidth=0.8,
-                zorder=2,
-            )
+            patches.FancyBboxPatch((x - w / 2, y - h / 2), w, h, style, facecolor=fill, **NODE)
         )
         top = y - h / 2 + PAD_Y
-        axes.text(
-            x,
-            top + FONT * 0.65,
-            node.label,
-            ha="center",
-            va="center",
-            fontsize=FONT,
-            parse_math=False,
-            zorder=3,
-        )
+        axes.text(x, top + FONT * 0.65, node.label, ha="center", va="center", fontsize=FONT, **TEXT)
         for i, line in enumerate(node.details):
             line_y = top + FONT * 1.3 + SMALL * 1.25 * (i + 0.5)
-            axes.text(
-                x,
-                line_y,
-                line,
-                ha="center",
-                va="center",
-                fontsize=SMALL,
-                color="#333333",
-                parse_math=False,
-                zorder=3,
-            )
+            axes.text(x, line_y, line, ha="center", va="center", fontsize=SMALL, **TEXT)
 
     buffer = io.BytesIO()
+    # Text as text in an SVG (not as paths), and the SVG's element ids the same on every run.
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "tinydeep"}):
         figure.savefig(buffer, format=format, dpi=dpi)
     return buffer.getvalue()
@@ -547,11 +504,9 @@ def _text_width(text: str, size: float) -> float:
     return width
 
 
-def _curve(points: list, tb: bool):
-    """A smooth route through `points`: one cubic Bezier per step from rank to rank, leaving
-    and arriving along the rank direction, as Graphviz draws its splines."""
-    from matplotlib.path import Path
-
+def _curve(points: list, tb: bool, Path) -> tuple[list, list]:
+    """A smooth route through `points`: one cubic Bezier curve from rank to rank, leaving and
+    arriving along the rank direction, as Graphviz draws its splines."""
     verts, codes = [points[0]], [Path.MOVETO]
     for (x0, y0), (x1, y1) in pairwise(points):
         if tb:
@@ -564,8 +519,8 @@ def _curve(points: list, tb: bool):
     return verts, codes
 
 
-def _loop(center, size):
-    """An edge from a node to itself: a loop out of its right side."""
+def _loop(center, size, Path) -> tuple[list, list]:
+    """An edge from a node to itself: a loop out of its right side and back in."""
     (x, y), (w, h) = center, size
     right = x + w / 2
     verts = [
@@ -574,7 +529,7 @@ def _loop(center, size):
         (right + 24, y + h / 2),
         (right, y + h / 4),
     ]
-    return verts, [1, 4, 4, 4]  # MOVETO, then one cubic Bezier (CURVE4)
+    return verts, [Path.MOVETO] + [Path.CURVE4] * 3
 
 
 def _matplotlib():
