@@ -538,13 +538,16 @@ def test_an_unbuilt_model_is_an_error_saying_to_call_it_first(tmp_path):
 
 
 def test_a_model_that_fails_on_zeros_is_named_and_left_as_it_was(tmp_path):
-    model = Ids()
+    model = Ids(name="ids")
     model(np.zeros((2, 4), np.int64))
     before = state_of(model)
     with pytest.raises(TypeError, match=r"plot_model: running Ids .*\(4,\) float32.*input_dtype"):
         plot_model(model, tmp_path / "model.png")
     assert not (tmp_path / "model.png").exists()
     assert state_of(model)[2] == before[2]
+    model.input_dtype = ["int64", "int64"]
+    with pytest.raises(ValueError, match=r"Ids 'ids'\)?.input_dtype has 2 dtypes, .* built on 1"):
+        plot_model(model, tmp_path / "model.png")
     model.input_dtype = "int64"  # what WideAndDeep declares for its ids
     labels = [n.label for n in model_graph(model).nodes]
     assert labels == ["input_layer (InputLayer)", "ids_embedding (Embedding)"]

@@ -192,11 +192,12 @@ def _trace_inference(model, caller: str) -> tuple[trace.Trace, list[tuple[str, T
             with no_grad(), trace.tracing() as record:
                 model(x, training=False)
             return record, inputs
-        except Exception as error:  # noqa: BLE001  (said below, with what was tried)
+        except Exception as error:  # noqa: BLE001 (reported below, with the inputs tried)
             failure = error
         finally:
             _put_back_state(kept)
-    kind = type(failure) if isinstance(failure, (TypeError, ValueError)) else RuntimeError
+    kinds = (TypeError, ValueError, RuntimeError)  # the error's own kind, as a plain one
+    kind = next(k for k in kinds if isinstance(failure, k) or k is RuntimeError)
     tried = ", ".join(f"{n} {tuple(s[1:])} {d}" for n, s, d in zip(names, shapes, dtypes))
     raise kind(
         f"{caller}: running {model.where()} at inference on a zero batch ({tried}) failed: "
@@ -222,20 +223,31 @@ def _input_specs(model) -> tuple[list[str], list[tuple], list[np.dtype], str]:
         names = [str(name) for name in declared]
     if names is None:
         names = ["input_layer"] + [f"input_layer_{i}" for i in range(1, len(shapes))]
+    return names, shapes, _input_dtypes(model, names), packing
+
+
+def _input_dtypes(model, names: list[str]) -> list[np.dtype]:
+    """The dtype of each input: a functional model's Inputs know theirs; a model may declare
+    them in `input_dtype` (one dtype, one per input, or a dict by name; WideAndDeep does, for
+    its integer ids); else the model's own dtype, float32 by default."""
+    functional = getattr(model, "inputs", None)  # keras.Input tensors
+    known = isinstance(functional, (list, tuple)) and len(functional) == len(names)
+    if known and all(hasattr(x, "dtype") for x in functional):
+        return [np.dtype(x.dtype) for x in functional]
     own = np.dtype(model.dtype if model.dtype is not None else np.float32)
-    dtypes = [own] * len(shapes)
-    functional = getattr(model, "inputs", None)  # keras.Input tensors know their dtypes
     declared = getattr(model, "input_dtype", None)
-    if isinstance(functional, (list, tuple)) and len(functional) == len(shapes):
-        if all(hasattr(x, "dtype") for x in functional):
-            dtypes = [np.dtype(x.dtype) for x in functional]
-    elif isinstance(declared, Mapping):
-        dtypes = [np.dtype(declared.get(name, own)) for name in names]
-    elif isinstance(declared, (list, tuple)) and len(declared) == len(shapes):
-        dtypes = [np.dtype(d) for d in declared]
-    elif declared is not None:
-        dtypes = [np.dtype(declared)] * len(shapes)
-    return names, shapes, dtypes, packing
+    if declared is None:
+        return [own] * len(names)
+    if isinstance(declared, Mapping):
+        return [np.dtype(declared.get(name, own)) for name in names]
+    if not isinstance(declared, (list, tuple)):
+        return [np.dtype(declared)] * len(names)
+    if len(declared) != len(names):
+        raise ValueError(
+            f"plot_model: {model.where()}.input_dtype has {len(declared)} dtypes, but the "
+            f"model was built on {len(names)} inputs {names}"
+        )
+    return [np.dtype(d) for d in declared]
 
 
 def _keep_state(model) -> list:
