@@ -23,7 +23,7 @@ from tinydeep import Tensor, ops
 from tinydeep.layers import Dense, Dropout, Embedding, Model, ReLU, Sequential
 from tinydeep.models.resnet import ResidualBlock, ResNet
 from tinydeep.models.wide_deep import WideAndDeep
-from tinydeep.plot import autodiff_graph, draw_graph, model_graph, plot_model
+from tinydeep.plot import autodiff_graph, draw_graph, model_graph, plot_model, render
 from tinydeep.random import generator
 
 pytest.importorskip("matplotlib")
@@ -311,6 +311,24 @@ def test_list_inputs_get_keras_names_and_a_shared_layer_is_one_node():
     assert sorted(graph.edges) == sorted(
         [(a, left), (left, shared), (b, right), (right, shared), (shared, concat), (concat, head)]
     )
+
+
+def test_a_layer_applied_to_its_own_output_has_an_edge_to_itself(tmp_path):
+    class Twice(Model):
+        def __init__(self):
+            super().__init__()
+            self.dense, self.relu = Dense(3, name="twice_dense"), ReLU(name="twice_relu")
+
+        def call(self, x):
+            return self.relu(self.relu(self.dense(x)))
+
+    model = Twice()
+    model(np.zeros((2, 4), np.float32))
+    graph = model_graph(model)
+    assert graph.edges == [(0, 1), (1, 2), (2, 2)]
+    looped = png_size(plot_model(model, tmp_path / "loop.png").data)[0]
+    graph.edges.remove((2, 2))
+    assert looped - png_size(render(graph))[0] == pytest.approx(26 * 96 / 72, abs=2)  # its room
 
 
 def test_dict_inputs_are_named_by_their_keys():

@@ -452,6 +452,7 @@ def render(graph: Graph, format: str = "png", rankdir: str = "TB", dpi: float = 
     # One unit of the axes is one point, so sizes in points are drawn as they were measured.
     margin = 6.0
     width, height = (extent + 2 * margin for extent in xy(layout.size))
+    width += 26 if None in layout.routes else 0  # room for self-loops, drawn to the right
     if format == "png":  # Agg draws at most 2^16 pixels a side: a huge graph gets a lower dpi
         dpi = min(dpi, 65000 * 72 / max(width, height))
     figure = Figure(figsize=(width / 72, height / 72), dpi=dpi)
