@@ -854,6 +854,56 @@ MUTATIONS = [
         ),
         ("tests/test_dlpack.py",),
     ),
+    # ---- issue 17: plot_model and draw_graph ---------------------------------------------------
+    Mutation(
+        "plot-edges-by-shape",
+        "plot_model joins a layer to the last one that made a tensor of the same shape",
+        (
+            (
+                "tinydeep/plot.py",
+                "producer[id(x)] = graph.add_node(",
+                "producer[x.shape] = graph.add_node(",
+            ),
+            ("tinydeep/plot.py", "if id(x) in producer:", "if x.shape in producer:"),
+            (
+                "tinydeep/plot.py",
+                "graph.add_edge(producer[id(x)], node)",
+                "graph.add_edge(producer[x.shape], node)",
+            ),
+            ("tinydeep/plot.py", "producer[id(x)] = node", "producer[x.shape] = node"),
+        ),
+        ("tests/test_plot.py",),
+    ),
+    Mutation(
+        "plot-shared-layer-twice",
+        "plot_model draws a layer called twice (a residual block's ReLU) as two nodes",
+        (("tinydeep/plot.py", "if id(layer) not in layer_nodes:", "if True:"),),
+        ("tests/test_plot.py",),
+    ),
+    Mutation(
+        "plot-state-not-restored",
+        "plot_model leaves the layers' output_shape from its batch of one",
+        (("tinydeep/plot.py", "            _put_back_state(kept)", "            pass"),),
+        ("tests/test_plot.py",),
+    ),
+    Mutation(
+        "draw-graph-handle-apart",
+        "draw_graph tells a big intermediate's graph handle apart from the tensor itself",
+        (
+            (
+                "tinydeep/plot.py",
+                'return ("node", id(tensor._node)) if tensor._node is not None else ("leaf", id(tensor))',
+                'return ("leaf", id(tensor))',
+            ),
+        ),
+        ("tests/test_plot.py",),
+    ),
+    Mutation(
+        "layout-boxes-overlap",
+        "the layout no longer puts a box that feeds a sibling box before it: blocks overlap",
+        (("tinydeep/layout.py", "    _separate(rank, dag, groups)\n", "\n"),),
+        ("tests/test_layout.py",),
+    ),
 ]
 
 
