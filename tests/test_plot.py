@@ -559,6 +559,10 @@ def test_an_unbuilt_model_is_an_error_saying_to_call_it_first(tmp_path):
 def test_a_model_that_fails_on_zeros_is_named_and_left_as_it_was(tmp_path):
     model = Ids(name="ids")
     model(np.zeros((2, 4), np.int64))
+    assert model.input_dtype == np.int64  # recorded on the first call: plot_model uses it
+    labels = [n.label for n in model_graph(model).nodes]
+    assert labels == ["input_layer (InputLayer)", "ids_embedding (Embedding)"]
+    model.input_dtype = "float32"  # as if it said the wrong thing: the pass fails on zeros
     before = state_of(model)
     with pytest.raises(TypeError, match=r"plot_model: running Ids .*\(4,\) float32.*input_dtype"):
         plot_model(model, tmp_path / "model.png")
@@ -569,7 +573,7 @@ def test_a_model_that_fails_on_zeros_is_named_and_left_as_it_was(tmp_path):
         ValueError, match=r"Ids 'ids'.input_dtype has 2 dtypes, .* built on 1 inputs"
     ):
         plot_model(model, tmp_path / "model.png")
-    model.input_dtype = "int64"  # what WideAndDeep declares for its ids
+    model.input_dtype = "int64"
     labels = [n.label for n in model_graph(model).nodes]
     assert labels == ["input_layer (InputLayer)", "ids_embedding (Embedding)"]
 

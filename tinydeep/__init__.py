@@ -27,6 +27,7 @@ from tinydeep.layers.functional import Input
 from tinydeep.layers.model import Model, Sequential
 from tinydeep.ops import log_softmax, softmax, where
 from tinydeep.ops.shape import concatenate, stack
+from tinydeep.plot import draw_graph
 from tinydeep.random import manual_seed
 from tinydeep.tensor import Tensor, is_grad_enabled, no_grad
 from tinydeep.train import OutOfMemoryError
@@ -46,6 +47,7 @@ __all__ = [
     "checkpoint",
     "concatenate",
     "diagnostics",
+    "draw_graph",
     "from_dlpack",
     "gradcheck",
     "initializers",

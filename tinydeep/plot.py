@@ -201,16 +201,16 @@ def _trace_inference(model, caller: str) -> tuple[trace.Trace, list[tuple[str, T
     tried = ", ".join(f"{n} {tuple(s[1:])} {d}" for n, s, d in zip(names, shapes, dtypes))
     raise kind(
         f"{caller}: running {model.where()} at inference on a zero batch ({tried}) failed: "
-        f"{failure}. A model whose inputs are not all of its own dtype can say which they are "
-        "in `model.input_dtype` (a dtype, or one per input)"
+        f"{failure}. Set `model.input_dtype` to the dtypes its inputs need (a dtype, or one per "
+        "input)"
     ) from failure
 
 
 def _input_specs(model) -> tuple[list[str], list[tuple], list[np.dtype], str]:
     """Names, built shapes, dtypes of the model's inputs, and how they are passed: "one"
     tensor, a "list" or a "dict". Names: a dict's keys, else `model.input_names`, else
-    Keras's input_layer, input_layer_1, ... Dtypes: a functional model's Inputs', else
-    `model.input_dtype` if the model declares it, else the model's own (float32 by default)."""
+    Keras's input_layer, input_layer_1, ... Dtypes: `model.input_dtype` (recorded on the
+    first call), else the model's own (float32)."""
     shape = model.input_shape
     if isinstance(shape, dict):
         packing, names, shapes = "dict", list(shape), [tuple(s) for s in shape.values()]
@@ -227,13 +227,9 @@ def _input_specs(model) -> tuple[list[str], list[tuple], list[np.dtype], str]:
 
 
 def _input_dtypes(model, names: list[str]) -> list[np.dtype]:
-    """The dtype of each input: a functional model's Inputs know theirs; a model may declare
-    them in `input_dtype` (one dtype, one per input, or a dict by name; WideAndDeep does, for
-    its integer ids); else the model's own dtype, float32 by default."""
-    functional = getattr(model, "inputs", None)  # keras.Input tensors
-    known = isinstance(functional, (list, tuple)) and len(functional) == len(names)
-    if known and all(hasattr(x, "dtype") for x in functional):
-        return [np.dtype(x.dtype) for x in functional]
+    """The dtype of each input, from `model.input_dtype`: recorded on a model's first call
+    (a functional model's from its Inputs), one dtype, one per input, or a dict by name, and
+    a user may overwrite it; else the model's own dtype, float32 by default."""
     own = np.dtype(model.dtype if model.dtype is not None else np.float32)
     declared = getattr(model, "input_dtype", None)
     if declared is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinydeep.plot import plot_model
 from tinydeep.random import manual_seed as set_random_seed
 
 
@@ -23,4 +24,4 @@ def to_categorical(y, num_classes: int | None = None, dtype="float32") -> np.nda
     return np.eye(classes, dtype=dtype)[y]
 
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["plot_model", "set_random_seed", "to_categorical"]

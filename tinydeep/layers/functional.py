@@ -91,8 +91,9 @@ class Functional(Model):
         # Built already: the layers were built when they were called on the inputs.
         self.built = True
         self.dtype = self.inputs[0].dtype
-        shapes = [x.shape for x in self.inputs]
+        shapes, dtypes = [x.shape for x in self.inputs], [x.dtype for x in self.inputs]
         self.input_shape = shapes[0] if len(shapes) == 1 else shapes
+        self.input_dtype = dtypes[0] if len(dtypes) == 1 else dtypes
         shapes = [x.shape for x in self.outputs]
         self.output_shape = shapes[0] if self._single_output else shapes
 

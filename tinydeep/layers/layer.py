@@ -65,7 +65,7 @@ class Layer:
         self._placed = False  # True once to(device) chose the device: build keeps it
         self._weights: dict[str, Tensor] = {}  # own weights, by name, in creation order
         self._trainable_names: set[str] = set()
-        self.input_shape = None
+        self.input_shape = self.input_dtype = None  # of the first input, set on the first call
         self.output_shape = None
 
     # ---- the life cycle --------------------------------------------------------------------
@@ -110,7 +110,7 @@ class Layer:
             self.dtype = first.dtype if floating else np.dtype(np.float32)
         if first is not None and not self._placed:
             self.device = first.device
-        self.input_shape = _shapes(inputs)
+        self.input_shape, self.input_dtype = _shapes(inputs), _dtypes(inputs)
         self.build(self.input_shape)
         self.built = True
 
@@ -340,6 +340,15 @@ def _shapes(inputs):
     if isinstance(inputs, (list, tuple)):
         return [_shapes(x) for x in inputs]
     return tuple(inputs.shape)
+
+
+def _dtypes(inputs):
+    """The dtype of a Tensor, or the list (dict) of dtypes of a list (dict) of Tensors."""
+    if isinstance(inputs, dict):
+        return {key: _dtypes(x) for key, x in inputs.items()}
+    if isinstance(inputs, (list, tuple)):
+        return [_dtypes(x) for x in inputs]
+    return inputs.dtype
 
 
 def _first_tensor(inputs) -> Tensor | None:

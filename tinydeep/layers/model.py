@@ -154,7 +154,7 @@ class Sequential(Model):
             if self._stack or self._symbolic is not None:
                 raise ValueError(f"Sequential {self.name!r}: a keras.Input can only come first")
             self._symbolic = layer
-            self.input_shape, self.dtype = layer.shape, layer.dtype
+            self.input_shape, self.input_dtype = layer.shape, layer.dtype
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a Layer, got {type(layer).__name__}")

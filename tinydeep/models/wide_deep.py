@@ -135,11 +135,6 @@ class WideAndDeep(Model):
             + list(vocab_sizes)
             + ([NUMERIC] if num_numeric else [])
         )
-        # What each input holds, in input_names order: integer ids, and numeric columns cast
-        # to the model's dtype. plot_model runs the model on zeros of these dtypes.
-        self.input_dtype = [
-            self.dtype if name == NUMERIC else np.dtype(np.int64) for name in self.input_names
-        ]
         # ---- wide: a sparse linear model, holding the bias
         self.wide = None if wide_size is None else SparseLinear(wide_size, dtype=self.dtype)
         # ---- deep: an embedding per column, ReLU layers, one logit (no bias beside the wide's)
