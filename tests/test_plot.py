@@ -626,3 +626,39 @@ def test_a_model_on_the_gpu_is_drawn_from_a_batch_on_the_gpu():
     model(Tensor(np.zeros((2, 8, 8, 3), np.float32)).to("cuda"))
     graph = model_graph(model, expand_nested=True)
     assert len(graph.nodes) == 26 and len(graph.groups) == 3
+
+
+def test_a_functional_model_is_drawn_from_its_inputs_with_their_names():
+    """The tutorials' functional Wide & Deep: named Inputs, a concatenate that reads an input
+    and a hidden layer, two outputs."""
+    from tinydeep import keras, manual_seed
+
+    manual_seed(0)
+    wide = keras.Input(shape=[1], name="Wide_Input")
+    deep = keras.Input(shape=[1], name="Deep_Input")
+    hidden_1 = Dense(30, activation="relu", name="h1")(deep)
+    hidden_2 = Dense(30, activation="relu", name="h2")(hidden_1)
+    output = Dense(1, name="Output")(keras.layers.concatenate([wide, hidden_2], name="cat"))
+    aux = Dense(1, name="aux_Output")(hidden_2)
+    model = keras.Model(inputs=[wide, deep], outputs=[output, aux])
+    graph = model_graph(model, show_shapes=True)
+    labels = [node.label for node in graph.nodes]
+    assert labels == [
+        "Wide_Input (InputLayer)",
+        "Deep_Input (InputLayer)",
+        "h1 (Dense)",
+        "h2 (Dense)",
+        "cat (Concatenate)",
+        "Output (Dense)",
+        "aux_Output (Dense)",
+    ]
+    named = {(labels[a].split()[0], labels[b].split()[0]) for a, b in graph.edges}
+    assert named == {
+        ("Deep_Input", "h1"),
+        ("h1", "h2"),
+        ("Wide_Input", "cat"),
+        ("h2", "cat"),
+        ("cat", "Output"),
+        ("h2", "aux_Output"),
+    }
+    assert "output: (None, 31)" in graph.nodes[4].details
