@@ -34,7 +34,6 @@ import pytest
 from devices import needs_gpu
 
 import tinydeep
-from tinydeep import ops
 from tinydeep.layers import (
     Activation,
     AveragePooling2D,
@@ -288,11 +287,14 @@ class EveryOp(Model):
         h = self.dense(x)  # (N, 4, 6)
         a = h[:, 1:, ::-2][..., None, :]  # (N, 3, 1, 3): slices, a negative step, None, ...
         t = a.transpose(0, 3, 1, 2).pad(((0, 0), (1, 0), (0, 2), (0, 0)), constant_values=0.5)
-        s = tinydeep.stack([t.sum(axis=(1, 2)), t.max(axis=1).mean(axis=1)], axis=1)  # (N, 2, 1)
+        kept = t.max(axis=1, keepdims=True).mean(axis=(1, 2))  # (N, 1)
+        s = tinydeep.stack([t.sum(axis=(1, 2)), kept], axis=1)  # (N, 2, 1)
         e = (h.abs() + 1).log().sqrt().exp() / 3 - h.tanh() ** 2 + h.abs() ** Tensor(0.5)
         c = tinydeep.where(np.arange(6) % 2 == 0, e.clip(-1, 1), -h.sigmoid())  # (N, 4, 6)
         d = c[:, -1].astype("float64") * h[:, 0, :].reshape(-1, 2, 3).T.reshape(6, -1).T
-        return (h.log_softmax(axis=1), h.softmax(axis=-1), s, tinydeep.concatenate([c, h], 2), d)
+        picks = (h[:, -1, None, ::2, None], h[:, 1, 2])  # (N, 1, 3, 1), (N,): ints and Nones
+        softmaxes = (h.log_softmax(axis=1), h.softmax(axis=-1))
+        return (*picks, *softmaxes, t, s, tinydeep.concatenate([c, h], 2), d)
 
 
 def test_the_ops_no_layer_uses_match_predict(tmp_path):

@@ -49,8 +49,9 @@ Read in this order: export; the tracing (_trace, _grown); _Graph, which names ev
 first, then shapes, reductions, lookups and the windowed ops; then the table.
 
 Left out: training-mode graphs (Dropout and BatchNorm's batch statistics), control flow (the
-file holds the one path the example took), files over 2 GB (ONNX's external data), and
-integer-array or boolean indexing (x[ids], x[mask]).
+file holds the one path the example took), files over 2 GB (ONNX's external data),
+integer-array or boolean indexing (x[ids], x[mask]), and comparisons (x > 0 is not an op, so
+its result is a constant of the trace: refused, since it differs between the two traces).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ import os
 import numpy as np
 
 from tinydeep import backend, trace
+from tinydeep.layers.layer import Layer
 from tinydeep.ops.conv import window_geometry
 from tinydeep.ops.pool import _pool_window
 from tinydeep.ops.reduce import normalize_axis
@@ -95,7 +97,7 @@ def export(
     input_names, output_names: the graph's names for the flattened inputs and outputs.
     """
     onnx = _import_onnx()
-    if not hasattr(model, "named_weights") or not callable(model):
+    if not isinstance(model, Layer):
         raise TypeError(f"export: model must be a tinydeep Layer, got {type(model).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"export: path must be a str or os.PathLike, got {type(path).__name__}")
@@ -109,25 +111,19 @@ def export(
         )
     input_names = _names("input_names", input_names, _default_input_names(model, inputs), inputs)
     output_names = _names("output_names", output_names, None, outputs, prefix="output")
+    if set(input_names) & set(output_names):
+        raise ValueError(
+            f"export: input_names {input_names} and output_names {output_names} share a name"
+        )
 
-    graph = _Graph(onnx, model, first, twin)
-    for name in output_names:  # reserved: no node's output takes an output's name
-        graph.fresh(name)
-    graph_inputs = []
-    for name, x in zip(input_names, _leaves(inputs)):
-        graph.declare_input(x, name)
-        shape = ("batch", *x.shape[1:])
-        graph_inputs.append(onnx.helper.make_tensor_value_info(name, _onnx_type(x.dtype), shape))
+    graph = _Graph(onnx, model, reserved=input_names + output_names)
+    graph_inputs = [graph.add_input(name, x) for name, x in zip(input_names, _leaves(inputs))]
     for op, twin_op in zip(first.ops, twin.ops):
         graph.translate(op, twin_op)
-    graph_outputs = []
-    for name, y, y_twin in zip(output_names, _leaves(outputs), _leaves(twin_outputs)):
-        graph.scope = ""
-        graph.nodes.append(onnx.helper.make_node("Identity", [graph.input(y)], [name], name=name))
-        # an axis whose size changed with the batch is the symbolic "batch"
-        shape = [n if n == m else "batch" for n, m in zip(y.shape, y_twin.shape)]
-        graph_outputs.append(onnx.helper.make_tensor_value_info(name, _onnx_type(y.dtype), shape))
-
+    graph_outputs = [
+        graph.add_output(name, y, y_twin, _batch_size(inputs))
+        for name, y, y_twin in zip(output_names, _leaves(outputs), _leaves(twin_outputs))
+    ]
     proto = onnx.helper.make_model(
         onnx.helper.make_graph(
             graph.nodes, model.name, graph_inputs, graph_outputs, list(graph.initializers.values())
@@ -138,7 +134,8 @@ def export(
     )
     try:
         onnx.checker.check_model(proto, full_check=True)
-    except Exception as error:  # the exporter's bug, not the user's: say so
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        # the exporter's mistake, not the model's: say so rather than write the file
         raise ExportError(f"export: the ONNX graph failed onnx.checker: {error}") from error
     with atomic_write(path) as file:
         file.write(proto.SerializeToString())
@@ -250,7 +247,7 @@ class _Graph:
     array passed to the op) becomes an initializer the first time a node reads it.
     """
 
-    def __init__(self, onnx, model, recorded: trace.Trace, twin: trace.Trace):
+    def __init__(self, onnx, model: Layer, reserved: list[str]):
         self.onnx = onnx
         self.nodes: list = []
         self.initializers: dict[str, object] = {}  # name -> TensorProto
@@ -259,9 +256,9 @@ class _Graph:
         self.folded: dict[int, str] = {}  # id(output of a folded op) -> its name
         self.weights = {id(w): path for path, w in model.named_weights().items()}
         self.layer_paths = {id(layer): path for path, layer, _ in model.walk()}
-        self.counts: dict[str, int] = {}
-        self.scope = ""  # the op being translated, "blocks/0/conv1/conv2d": names its nodes
         self.model = model
+        self.scope = ""  # the op being translated, "blocks/0/conv1/conv2d": names its nodes
+        self.counts = dict.fromkeys(reserved, 1)  # the graph's inputs and outputs are taken
 
     # ---- names ----
 
@@ -271,10 +268,24 @@ class _Graph:
         self.counts[base] = count + 1
         return base if count == 0 else f"{base}_{count}"
 
-    def declare_input(self, x: Tensor, name: str) -> None:
-        self.fresh(name)
+    def add_input(self, name: str, x: Tensor):
+        """A graph input for the model's input x, its axis 0 the symbolic "batch"."""
         self.names[(id(x), x.dtype, None)] = name
         self.live.add(id(x))
+        shape = ("batch", *x.shape[1:])
+        return self.onnx.helper.make_tensor_value_info(name, _onnx_type(x.dtype), shape)
+
+    def add_output(self, name: str, y: Tensor, y_twin: Tensor, batch: int):
+        """A graph output `name` for the model's output y (an Identity of its value). Its shape
+        is y's, but for the axes whose size changed with the batch (y_twin is y in the trace
+        of the batch grown by one): "batch" where it is the batch size, else unknown (None)."""
+        self.scope = ""
+        self.nodes.append(
+            self.onnx.helper.make_node("Identity", [self.input(y)], [name], name=name)
+        )
+        changed = {(batch, batch + 1): "batch"}
+        shape = [n if n == m else changed.get((n, m)) for n, m in zip(y.shape, y_twin.shape)]
+        return self.onnx.helper.make_tensor_value_info(name, _onnx_type(y.dtype), shape)
 
     def where(self, op: trace.OpCall) -> str:
         """The layer path of the innermost layer an op ran in ("" for the model's own call);
@@ -336,7 +347,7 @@ class _Graph:
         if not any(isinstance(v, Tensor) and id(v) in self.live for v in op.inputs):
             self.folded[id(op.output)] = self.scope
             return
-        where = f"layer '{path}'" if path else f"{self.model.where()}'s own call"
+        where = f"layer '{path}'" if path else f"the call of {self.model.where()} itself"
         if op.name not in TRANSLATIONS:
             raise ExportError(
                 f"export: op '{op.name}' in {where} has no ONNX translation; the exporter "
@@ -365,7 +376,8 @@ class _Graph:
                     f"export: input {i} of op '{op.name}' in {where} is a constant (it is not "
                     "computed from the model's inputs by tinydeep ops) yet differs between "
                     "two batches: it was computed from the data or its size outside the ops "
-                    "(e.g. from x.data or x.shape), and the file would freeze it"
+                    "(from x.data, x.shape, or a comparison such as x > 0, which is not an op), "
+                    "and the file would freeze it"
                 )
 
 
@@ -603,16 +615,17 @@ def pooling(op_type: str, **extra):
         x = op.inputs[0]
         settings = {"pool_size": (2, 2), "strides": None, "padding": "valid", **op.params}
         window = _pool_window(op.name, x, **settings)
-        y = g.node(
-            op_type, [g.input(x, perm=NHWC_TO_NCHW)], **_window_attributes(window), **extra
-        )
+        y = g.node(op_type, [g.input(x, perm=NHWC_TO_NCHW)], **_window_attributes(window), **extra)
         return g.node("Transpose", [y], perm=list(NCHW_TO_NHWC))
 
     return translate
 
 
 def _window_settings(op) -> dict:
-    return {"strides": op.params.get("strides", (1, 1)), "padding": op.params.get("padding", "valid")}
+    return {
+        "strides": op.params.get("strides", (1, 1)),
+        "padding": op.params.get("padding", "valid"),
+    }
 
 
 def _window_attributes(window) -> dict:
