@@ -120,7 +120,7 @@ def images(n: int, size: int = 32, channels: int = 3, seed: int = 1) -> np.ndarr
     return np.random.default_rng(seed).normal(size=(n, size, size, channels)).astype(np.float32)
 
 
-# ---- the shipped models -------------------------------------------------------------------------
+# ---- the shipped models -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_wide_and_deep_matches_predict(tmp_path, wide_size, vocab_sizes, num_num
     assert_matches(tmp_path / "wd.onnx", model, inputs, model.input_names, 4, 32)
 
 
-# ---- Sequential models of every layer ------------------------------------------------------------
+# ---- Sequential models of every layer -----------------------------------------------------
 
 
 def test_a_cnn_of_every_image_layer_matches_predict(tmp_path):
@@ -316,7 +316,7 @@ def test_a_model_on_cuda_exports_its_weights_from_the_host(tmp_path):
     assert np.abs(got - expected).max() <= tolerance(8, 576, expected)
 
 
-# ---- what cannot be exported, and bad arguments ----------------------------------------------------
+# ---- what cannot be exported, and bad arguments ---------------------------------------------
 
 
 def _cube_forward(x):
