@@ -94,7 +94,8 @@ def export(
     example_input: what `model(...)` takes, an array or Tensor (N, ...), or a list or dict of
     them, each with the batch axis first (N >= 1); a small N is enough. It is moved to the
     model's device; a model on CUDA exports too (its weights are copied to the host).
-    input_names, output_names: the graph's names for the flattened inputs and outputs.
+    input_names, output_names: the graph's names for the flattened inputs and outputs; by
+    default `model.input_names` or a dict's keys, else input_0, ... and output_0, ...
     """
     onnx = _import_onnx()
     if not isinstance(model, Layer):
@@ -110,7 +111,8 @@ def export(
             "cannot follow a forward pass that depends on it"
         )
     input_names = _names("input_names", input_names, _default_input_names(model, inputs), inputs)
-    output_names = _names("output_names", output_names, None, outputs, prefix="output")
+    keys = list(outputs) if isinstance(outputs, dict) else None  # a dict's keys name its values
+    output_names = _names("output_names", output_names, keys, outputs, prefix="output")
     if set(input_names) & set(output_names):
         raise ValueError(
             f"export: input_names {input_names} and output_names {output_names} share a name"
@@ -477,8 +479,11 @@ def pad(g: _Graph, op, twin) -> str:
     x = op.inputs[0]
     widths = pad_widths(op.params["pad_width"], x.ndim)
     value = np.asarray(op.params.get("constant_values", 0.0), dtype=x.dtype)
+    if value.size != 1:  # numpy.pad takes a value per axis and side; ONNX's Pad takes one
+        raise ExportError(f"export: op 'pad' at '{g.scope}' pads with several values: {value}")
     pads = [before for before, _ in widths] + [after for _, after in widths]
-    return g.node("Pad", [g.input(x), g.ints(pads), g.constant(value, f"{g.scope}/value")])
+    value = g.constant(value.reshape(()), f"{g.scope}/value")
+    return g.node("Pad", [g.input(x), g.ints(pads), value])
 
 
 def concatenate(g: _Graph, op, twin) -> str:
