@@ -2,9 +2,9 @@
 
 Every model the project ships (ResNet-20 residual and plain, a ResNet with projection
 shortcuts, WideAndDeep wide+deep, wide-only and deep-only, Sequential models of every layer, a
-model of several inputs and outputs, one of the ops no layer uses) is exported from a batch of
-2 and run by onnxruntime (CPUExecutionProvider) on a batch of 5, so a batch size baked into
-the file fails. The weights are moved off their initial values first (`trained_looking`):
+functional model with a shared layer, a model of several inputs and outputs, one of the ops
+no layer uses) is exported from a batch of 2 and run by onnxruntime (CPUExecutionProvider) on
+a batch of 5, so a batch size baked into the file fails. The weights are moved off their initial values first (`trained_looking`):
 every bias, gamma and beta random, and the moving statistics of every batch norm those of a
 batch (not 0 and 1), so that a mistake in any of them shows.
 
@@ -279,6 +279,23 @@ def test_unnamed_inputs_and_outputs_are_numbered(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input_0", "input_1", "input_2"]
     assert [o.name for o in session.get_outputs()] == ["output_0", "output_1"]
+
+
+def test_a_functional_model_with_a_shared_layer_matches_predict(tmp_path):
+    """keras.Input names the graph's inputs; the shared layer's weights are stored once."""
+    wide, deep = tinydeep.keras.Input(shape=(5,), name="wide"), tinydeep.keras.Input((6,))
+    shared = Dense(6, activation="tanh")
+    hidden = shared(shared(deep))  # one layer called twice: one set of weights
+    output = Dense(1)(tinydeep.keras.layers.concatenate([wide, hidden]))
+    model = tinydeep.keras.Model(inputs=[wide, deep], outputs=output)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(16, n)).astype(np.float32) for n in (5, 6)]
+    trained_looking(model, xs)
+    path = tmp_path / "functional.onnx"
+    export(model, [x[:EXAMPLE] for x in xs], path)
+    assert_matches(path, model, [x[:BATCH] for x in xs], model.input_names, 4, 11)
+    stored = [t.name for t in onnx.load(str(path)).graph.initializer]
+    assert sorted(stored) == sorted(model.named_weights())
 
 
 class EveryOp(Model):
