@@ -904,6 +904,55 @@ MUTATIONS = [
         (("tinydeep/layout.py", "    _separate(rank, dag, groups)\n", "\n"),),
         ("tests/test_layout.py",),
     ),
+    # ---- issue 17: ONNX export ------------------------------------------------------------------
+    Mutation(
+        "onnx-kernel-layout",
+        "export stores Conv2D kernels as (F, C, KW, KH): KH and KW swapped",
+        (
+            (
+                "tinydeep/onnx.py",
+                "KERNEL_TO_OIHW = (3, 2, 0, 1)",
+                "KERNEL_TO_OIHW = (3, 2, 1, 0)",
+            ),
+        ),
+        ("tests/test_onnx.py",),
+    ),
+    Mutation(
+        "onnx-same-padding-before",
+        'export puts the odd pixel of "same" padding before (ONNX\'s SAME_LOWER), not after',
+        (
+            (
+                "tinydeep/onnx.py",
+                '"pads": [top, left, bottom, right],',
+                '"pads": [bottom, right, top, left],',
+            ),
+        ),
+        ("tests/test_onnx.py",),
+    ),
+    Mutation(
+        "onnx-average-counts-padding",
+        "export's AveragePool divides by the whole window, padding included",
+        (
+            (
+                "tinydeep/onnx.py",
+                '"AveragePool", count_include_pad=0',
+                '"AveragePool", count_include_pad=1',
+            ),
+        ),
+        ("tests/test_onnx.py",),
+    ),
+    Mutation(
+        "onnx-batch-baked-in",
+        "export writes a reshape's traced shape, the example's batch size included (Flatten)",
+        (
+            (
+                "tinydeep/onnx.py",
+                "shape = [n if n == m else -1 for n, m in zip(op.output.shape, twin.output.shape)]",
+                "shape = list(op.output.shape)",
+            ),
+        ),
+        ("tests/test_onnx.py",),
+    ),
 ]
 
 
