@@ -1,5 +1,5 @@
-"""The README's code runs as written: "A first look" and "Build and train a model" are pasted
-into a fresh Python process, as a new user would run them.
+"""The README's code runs as written: "A first look", "Build and train a model" and the Keras
+snippet are pasted into a fresh Python process, as a new user would run them.
 
 The training snippet runs on fewer images (its `[:12000]` becomes `[:512]`, the one change)
 so that the test takes seconds; everything else, the data loading, the model, compile, fit,
@@ -58,3 +58,12 @@ def test_build_and_train_a_model_runs_as_written(data_root, tmp_path):
     evaluation = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"\{'loss': [0-9.]+, 'accuracy': [0-9.]+\}", evaluation), result.stdout
     assert (tmp_path / "model.npz").is_file()
+
+
+def test_keras_code_snippet_builds_summarizes_and_draws_the_functional_model(tmp_path):
+    result = run_python(
+        snippet("Keras code, and models that leave tinydeep"), tmp_path, dict(os.environ)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Connected to" in result.stdout and "concatenate[0][0]" in result.stdout, result.stdout
+    assert (tmp_path / "model.png").read_bytes()[:4] == b"\x89PNG"
