@@ -13,7 +13,6 @@ columns; the residual-block classes train on Fashion-MNIST and predict probabili
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import tinydeep as td
 from tinydeep.data import load_california_housing, load_fashion_mnist
@@ -241,9 +240,9 @@ def test_identity_block_resnet_cell_trains_on_images_and_predicts_probabilities(
     assert resnet.id1a.name.startswith("identity_block")  # name='' takes Keras's default
 
 
-def test_residual_layer_cell_builds_and_trains():
+def test_residual_layer_cell_builds_and_trains(tmp_path, monkeypatch):
     td.manual_seed(0)
-    cell = run_cell(RESIDUAL_LAYERS, ".", pytest.MonkeyPatch())
+    cell = run_cell(RESIDUAL_LAYERS, tmp_path, monkeypatch)
     model = cell["MyResidual"]()
     x = np.random.default_rng(0).standard_normal((8, 4, 4, 3)).astype(np.float32)
     y = x.mean(axis=3, keepdims=True)

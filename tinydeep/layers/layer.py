@@ -79,7 +79,8 @@ class Layer:
 
     def __call__(self, inputs, *args, training: bool | None = None, **kwargs):
         """Convert the inputs, build on the first call, then call (see the module docstring)."""
-        if symbolic.holds_symbolic(inputs):  # keras.Input-derived: record, see symbolic.py
+        # keras.Input-derived inputs are recorded, not computed (symbolic.py); a Tensor never is.
+        if not isinstance(inputs, Tensor) and symbolic.holds_symbolic(inputs):
             if args:
                 raise TypeError(f"{self.where()}: in the functional API, pass settings by keyword")
             settings = kwargs if training is None else {**kwargs, "training": training}
