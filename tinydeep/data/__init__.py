@@ -3,10 +3,10 @@
 Read `download.py` first (where the data lives, and how a missing file is fetched safely),
 then `idx.py` (the IDX format of MNIST and Fashion-MNIST), `cifar.py` (CIFAR-10's binary
 format), `adult.py` (UCI Adult's CSV files), `california.py` (California housing, read from
-scikit-learn's archive), `movielens.py` (MovieLens 100K's ratings, users and movies, and
-the splits and negative samples of recommendation) and `augment.py` (normalization, the paper's crops and flips,
-batches); `offline.py` is what the example scripts do without data and network (a message,
-or a stand-in data set).
+scikit-learn's archive), `movielens.py` (MovieLens 100K's ratings, users and movies, and the
+splits and sampled negatives of recommendation) and `augment.py` (normalization, the paper's
+crops and flips, batches); `offline.py` is what the example scripts do without data and
+network (a message, or a stand-in data set).
 
 Every loader takes `data_dir` (default: TINYDEEP_DATA, else ~/.cache/tinydeep), finds its files
 in a sub-folder named after the data set or in data_dir itself (download.find_folder),

@@ -128,10 +128,11 @@ def read_archive(path: str | os.PathLike) -> MovieLens:
             ]
             for name in FILES:
                 info = infos.get(PREFIX + name)
-                mode = info.external_attr >> 16 if info else 0  # Unix file type, if recorded
+                # The Unix file type, where the archive records one (0 where it does not).
+                kind = stat.S_IFMT(info.external_attr >> 16) if info else 0
                 if info is None:
                     problem = f"it lacks {PREFIX}{name}"
-                elif info.is_dir() or (mode and not stat.S_ISREG(mode)):  # a link, say
+                elif info.is_dir() or kind not in (0, stat.S_IFREG):  # a link, say
                     problem = f"its {PREFIX}{name} is not a regular file"
                 elif info.file_size > MAX_MEMBER:
                     problem = f"its {PREFIX}{name} holds {info.file_size:,} bytes"
@@ -480,7 +481,7 @@ def sample_negatives(
         # uniform sample without replacement of the unrated items, in random order.
         keys = rng.random((len(rows), num_items))
         keys[rated[rows]] = 2.0
-        smallest = np.argpartition(keys, count - 1, axis=1)[:, :count] if count else keys[:, :0]
+        smallest = np.argpartition(keys, max(count - 1, 0), axis=1)[:, :count]
         order = np.argsort(np.take_along_axis(keys, smallest, axis=1), axis=1)
         negatives[start : start + block] = np.take_along_axis(smallest, order, axis=1)
     return negatives
