@@ -953,6 +953,64 @@ MUTATIONS = [
         ),
         ("tests/test_onnx.py",),
     ),
+    # ---- issue 18: the MovieLens 100K loader, its splits and negatives ----------------------
+    Mutation(
+        "movielens-splitlines",
+        "the loader splits a file with str.splitlines, which also breaks a line at the Latin-1 "
+        "byte 0x85 (U+0085, NEL) inside a title",
+        (
+            (
+                "tinydeep/data/movielens.py",
+                'lines = text.replace("\\r\\n", "\\n").split("\\n")',
+                "lines = text.splitlines()",
+            ),
+        ),
+        ("tests/data/test_movielens.py",),
+    ),
+    Mutation(
+        "movielens-ties-reversed",
+        "the splits order a user's ratings of one time by file order reversed, so of ties the "
+        "first in the file is held out, not the last",
+        (
+            (
+                "tinydeep/data/movielens.py",
+                "order = np.lexsort((timestamp, user))",
+                "order = np.lexsort((-np.arange(len(user)), timestamp, user))",
+            ),
+        ),
+        ("tests/data/test_movielens.py",),
+    ),
+    Mutation(
+        "movielens-floor-of-the-float",
+        "temporal_split and random_split floor the floating-point product: 0.29 of 100 ratings "
+        "holds out 28 (0.29 * 100 is 28.999999999999996)",
+        (
+            (
+                "tinydeep/data/movielens.py",
+                "return np.floor(test_fraction * count + 1e-9).astype(np.int64)",
+                "return np.floor(test_fraction * count).astype(np.int64)",
+            ),
+        ),
+        ("tests/data/test_movielens.py",),
+    ),
+    Mutation(
+        "movielens-negatives-rated",
+        "sample_negatives no longer keys out the items a user rated: they can come up as negatives",
+        (("tinydeep/data/movielens.py", "        keys[rated[rows]] = 2.0\n", ""),),
+        ("tests/data/test_movielens.py",),
+    ),
+    Mutation(
+        "movielens-zip-link-read",
+        "read_archive reads a member stored as a symbolic link (only a folder is refused)",
+        (
+            (
+                "tinydeep/data/movielens.py",
+                "if info.is_dir() or kind not in (0, stat.S_IFREG):",
+                "if info.is_dir() or kind == stat.S_IFDIR:",
+            ),
+        ),
+        ("tests/data/test_movielens.py",),
+    ),
 ]
 
 

@@ -10,7 +10,11 @@ the archive in memory or from a folder that holds them (FILES):
     u.occupation  the names of the occupations, one a line
 Ids in u.user and u.item run 1, 2, 3, ... in file order; the arrays here count from 0 (user
 u is the file's user u + 1), so an id is a row of the user or movie table and an embedding
-index at once. Every file is Latin-1 (titles such as 'Misérables, Les (1995)').
+index at once. Every file is Latin-1 (titles such as 'Misérables, Les (1995)'). What is
+checked, each fault named by file and line (MovieLensError): ids 1, 2, 3, ... in u.user and
+u.item; every rating's user and movie among them; ratings 1-5; one 0/1 flag per genre of
+u.genre; known genders, occupations and dates. Blank lines may end a file, not split it.
+Reading the real files takes about 0.05 s (NumPy's loadtxt reads u.data at C speed).
 
 Read MovieLens (what a load returns), then read_folder / read_archive and the parsers under
 them (the format, and the checks that name a file and line), then load_movielens_100k (where
@@ -118,28 +122,16 @@ def read_archive(path: str | os.PathLike) -> MovieLens:
     `../x`) raises DownloadError (delete it to download it again).
     """
     path = Path(path)
-    data, problem = {}, None
     try:
         with zipfile.ZipFile(path) as archive:
             infos = {info.filename: info for info in archive.infolist()}  # the last of a name
-            names = list(infos)
             hostile = [
-                n for n in names if n.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", n)
+                n for n in infos if n.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", n)
             ]
-            for name in FILES:
-                info = infos.get(PREFIX + name)
-                # The Unix file type, where the archive records one (0 where it does not).
-                kind = stat.S_IFMT(info.external_attr >> 16) if info else 0
-                if info is None:
-                    problem = f"it lacks {PREFIX}{name}"
-                elif info.is_dir() or kind not in (0, stat.S_IFREG):  # a link, say
-                    problem = f"its {PREFIX}{name} is not a regular file"
-                elif info.file_size > MAX_MEMBER:
-                    problem = f"its {PREFIX}{name} holds {info.file_size:,} bytes"
-                if problem or hostile:
-                    break
-                with archive.open(info) as member:  # its CRC is checked as it ends
-                    data[name] = member.read()
+            problems = [_member_problem(infos.get(PREFIX + name), PREFIX + name) for name in FILES]
+            problems = [problem for problem in problems if problem]
+            if not (hostile or problems):  # read() checks each member's CRC
+                data = {name: archive.read(infos[PREFIX + name]) for name in FILES}
     # RuntimeError: an encrypted member; NotImplementedError: an unknown compression method.
     except (
         zipfile.BadZipFile,
@@ -153,14 +145,27 @@ def read_archive(path: str | os.PathLike) -> MovieLens:
             URL, path, f"the archive cannot be read ({error}); delete it to download it again"
         ) from error
     if hostile:  # never written anywhere, but the sign of a made-up archive
-        problem = f"it names paths outside itself ({', '.join(map(repr, hostile[:3]))})"
-    if problem:
+        problems = [f"it names paths outside itself ({', '.join(map(repr, hostile[:3]))})"]
+    if problems:
         raise DownloadError(
             URL,
             path,
-            f"{ARCHIVE} is not the archive expected: {problem}; delete it to download it again",
+            f"{ARCHIVE} is not the archive expected: {problems[0]}; delete it to download it again",
         )
     return _parse(data, f"{path}!{PREFIX}")
+
+
+def _member_problem(info: zipfile.ZipInfo | None, name: str) -> str | None:
+    """What keeps the member `name` (its ZipInfo, None if absent) from being read, if anything."""
+    if info is None:
+        return f"it lacks {name}"
+    # The Unix file type, where the archive records one (0 where it does not: Windows zips).
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if info.is_dir() or kind not in (0, stat.S_IFREG):  # a symbolic link, say
+        return f"its {name} is not a regular file"
+    if info.file_size > MAX_MEMBER:  # zipfile never inflates past the size the header gives
+        return f"its {name} holds {info.file_size:,} bytes, more than MovieLens 100K's files"
+    return None
 
 
 def _parse(data: dict[str, bytes], where: str) -> MovieLens:
