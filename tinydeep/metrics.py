@@ -9,6 +9,7 @@ Read in order:
   2. accuracy, then precision / recall / f1 from per-class counts (binary or macro average)
   3. roc_auc: the Mann-Whitney U statistic from average ranks, O(N log N), ties counted 1/2
   4. rmse, mae
+  5. positive_ranks, hit_rate, ndcg: one held-out positive ranked among sampled negatives
 
 Shapes: N examples, K classes. A column (N, 1) counts as (N,) everywhere.
 Left out: micro and weighted averages, multi-label targets, sample weights, thresholds
@@ -283,3 +284,48 @@ def mae(y_true, y_pred) -> float:
     """mean(|y_pred - y_true|), over all elements."""
     true, pred = _values("mae", y_true, y_pred)
     return float(np.mean(np.abs(pred - true)))
+
+
+# ---- ranking against sampled negatives -------------------------------------------------------
+
+
+def positive_ranks(scores) -> np.ndarray:
+    """(Q,) int64: the 0-based rank of each query's positive among its candidates.
+
+    scores: (Q, 1 + S), row q holds the score of query q's one held-out positive in column 0
+    and the scores of S sampled negatives after it (the protocol of He et al., 2017, "Neural
+    Collaborative Filtering": S = 99). Rank = the negatives scoring above the positive, plus
+    those tied with it: ties count against the positive, so a model that scores every item
+    alike ranks each positive last, not first.
+    """
+    s = to_numpy(scores).astype(np.float64)
+    if s.ndim != 2 or s.shape[1] < 2:
+        raise ValueError(
+            f"positive_ranks: scores must be (queries, 1 + negatives) with at least one "
+            f"negative, got shape {s.shape}"
+        )
+    if not np.isfinite(s).all():
+        raise ValueError("positive_ranks: scores must be finite (a NaN cannot be ranked)")
+    positive = s[:, :1]  # (Q, 1)
+    return (s[:, 1:] >= positive).sum(axis=1).astype(np.int64)
+
+
+def hit_rate(scores, k: int = 10) -> float:
+    """HR@k: the fraction of queries whose positive is among the k best-scored candidates.
+    scores as in positive_ranks."""
+    _check_k("hit_rate", k)
+    return float(np.mean(positive_ranks(scores) < k))
+
+
+def ndcg(scores, k: int = 10) -> float:
+    """NDCG@k with one relevant item per query: mean of 1 / log2(rank + 2) when the positive's
+    0-based rank is below k, else 0 (rank 0 scores 1, rank 1 scores 0.63, ...). scores as in
+    positive_ranks."""
+    _check_k("ndcg", k)
+    ranks = positive_ranks(scores)
+    return float(np.mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)))
+
+
+def _check_k(metric: str, k) -> None:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"{metric}: k must be an integer >= 1, got {k!r}")

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinydeep import ops
-from tinydeep.layers import Dense, Embedding, Layer, Model
+from tinydeep.layers import Dense, Dropout, Embedding, Layer, Model
 from tinydeep.tensor import Tensor
 
 WIDE, NUMERIC = "wide", "numeric"
@@ -86,13 +86,15 @@ class SparseLinear(Layer):
 
 class WideAndDeep(Model):
     """WideAndDeep(wide_size, vocab_sizes, embedding_dim=8, hidden=(100, 50), num_numeric=0,
-    dtype=None): one logit (N, 1) from a wide part and a deep part (see the module docstring).
+    dropout=0.0, dtype=None): one logit (N, 1) from a wide part and a deep part (see the
+    module docstring).
 
     wide_size: ids in the wide part's shared id space, or None for a deep-only model.
     vocab_sizes: {column: ids in that column} for the deep part's embeddings (a dict, so the
         weights are named by column: "embeddings/<column>/embeddings"), or None.
     num_numeric: numeric columns concatenated with the embeddings. The deep part is on when
         there are categorical or numeric columns; a wide-only model has neither.
+    dropout: the rate of a Dropout after each hidden layer of the deep part (0: none).
     dtype: of every weight, float32 unless given (float64 for gradcheck); numeric inputs are
         cast to it.
 
@@ -107,6 +109,7 @@ class WideAndDeep(Model):
         embedding_dim: int = 8,
         hidden: tuple[int, ...] = (100, 50),
         num_numeric: int = 0,
+        dropout: float = 0.0,
         dtype=None,
         **kwargs,
     ):
@@ -145,6 +148,7 @@ class WideAndDeep(Model):
         self.hidden = (
             [Dense(units, "relu", dtype=self.dtype) for units in hidden] if has_deep else []
         )
+        self.dropouts = [Dropout(dropout) for _ in self.hidden] if dropout else []
         self.deep_logit = (
             Dense(1, use_bias=self.wide is None, dtype=self.dtype) if has_deep else None
         )
@@ -211,22 +215,31 @@ class WideAndDeep(Model):
     # ---- the computation --------------------------------------------------------------------
 
     def call(self, inputs: list[Tensor]) -> Tensor:
+        wide, deep = self.parts(inputs)
+        if wide is None or deep is None:
+            return deep if wide is None else wide
+        return wide + deep  # (N, 1): the paper's one logit
+
+    def parts(self, inputs: list[Tensor]) -> tuple[Tensor | None, Tensor | None]:
+        """(wide logit, deep logit), each (N, 1) or None for a part that is off: what each
+        part adds to the logit (the wide one holds the bias). `call` sums them."""
         x = dict(zip(self.input_names, inputs))
         self._check_batch(x)
-        logit = None
+        wide = deep = None
         if self.wide is not None:
-            logit = self.wide(x[WIDE])  # (N, 1)
+            wide = self.wide(x[WIDE])  # (N, 1)
         if self.deep_logit is not None:
             parts = [self.embeddings[c](x[c]) for c in self.vocab_sizes]  # C of (N, E)
             if self.num_numeric:
                 numeric = x[NUMERIC]
                 parts.append(numeric if numeric.dtype == self.dtype else numeric.astype(self.dtype))
             h = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)  # (N, C*E + F)
-            for layer in self.hidden:
-                h = layer(h)
+            for i, layer in enumerate(self.hidden):
+                h = layer(h)  # (N, units)
+                if self.dropouts:
+                    h = self.dropouts[i](h)  # in training only
             deep = self.deep_logit(h)  # (N, 1)
-            logit = deep if logit is None else logit + deep
-        return logit
+        return wide, deep
 
     def _check_batch(self, x: dict[str, Tensor]) -> None:
         """Every input a Tensor of the expected rank, all with one batch size."""
