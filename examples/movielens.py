@@ -119,9 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--show-wide",
         type=int,
-        default=6,
+        default=3,
         metavar="K",
-        help="print the K largest and smallest weights of the joint model's wide part "
+        help="print the K largest and smallest weights of each column of the joint model's "
+        "wide part "
         "(default: %(default)s)",
     )
     parser.add_argument("--plot", help="write the validation curves to this image (matplotlib)")
@@ -290,13 +291,14 @@ def part_aucs(model, features, data, test, y) -> dict:
 
 
 def show_wide(model, features, k: int) -> None:
-    """The k largest and smallest weights of the wide part, by what they stand for."""
+    """The k largest and smallest weights of each wide column, by what they stand for."""
     w = model.wide.kernel.numpy()[:, 0]
-    order = np.argsort(w)
-    nonzero = int((w != 0).sum())
-    print(f"\nwide part: {nonzero} of {len(w)} weights nonzero (L1); largest and smallest:")
-    for i in [*order[::-1][:k], *order[:k]]:
-        print(f"  {w[i]:+7.3f}  {features.wide_id_names([i])[0]}")
+    print(f"\nwide part: {int((w != 0).sum())} of {len(w)} weights nonzero (L1)")
+    for column, (start, stop) in features.wide_ranges.items():
+        order = start + np.argsort(w[start:stop])
+        shown = [*order[::-1][:k], *order[:k][::-1]]  # largest first, smallest last
+        names = features.wide_id_names(shown)
+        print(f"  {column}: " + ", ".join(f"{n} {w[i]:+.2f}" for n, i in zip(names, shown)))
 
 
 def plot(results: dict, path: str, split_name: str) -> None:

@@ -382,3 +382,52 @@ def test_depth_study_rejects_a_depth_that_is_not_6n_plus_2(capsys):
     with pytest.raises(SystemExit):
         study.parse_args(["--depths", "8", "10"])
     assert "--depths must be 6n + 2" in capsys.readouterr().err
+
+
+def test_movielens_trains_both_tasks_and_reports_every_figure(data_root, tmp_path):
+    data_dir = data_root("movielens-100k").parent
+    summary, curves = tmp_path / "ml.json", tmp_path / "curves.png"
+    args = ["--data-dir", str(data_dir), "--epochs", "1", "--json", str(summary)]
+    args += ["--models", "wide,wide_deep", "--wide", "user,item,gender_x_genre"]
+    result = run(
+        [
+            str(EXAMPLES / "movielens.py"),
+            *args,
+            "--plot",
+            str(curves),
+            "--wide",
+            "user,item,gender_x_genre",
+        ],
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(summary.read_text())
+    assert report["split"] == "temporal" and report["wide"] == ["user", "item", "gender_x_genre"]
+    implicit, rating = report["implicit"], report["rating"]
+    assert set(implicit) == set(rating) == {"wide", "wide_deep"}
+    for kind in ("wide", "wide_deep"):
+        r = implicit[kind]
+        assert r["epochs"] == 1 and len(r["validation"]) == 1
+        assert 0.7 < r["auc"] < 1 and 0.6 < r["accuracy"] < 1  # one epoch; chance is 0.5
+        assert 0 < r["ndcg@10"] < r["hr@10"] < 1
+        assert 0.85 < rating[kind]["rmse"] < 1.1  # the training mean scores about 1.15
+    assert 0.5 < implicit["wide_deep"]["auc_wide_part"] < 1
+    assert 0.5 < implicit["wide_deep"]["auc_deep_part"] < 1
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    weights = result.stdout.split("wide part:")[-1]
+    assert "gender_x_genre: " in weights and "M x " in weights and "F x " in weights
+
+
+def test_movielens_without_data_says_what_to_download(tmp_path):
+    data_dir = tmp_path / "data"
+    result = run(
+        [str(EXAMPLES / "movielens.py"), "--data-dir", str(data_dir)],
+        env=offline_env(tmp_path),
+    )
+    assert result.returncode == 1
+    assert_says_where_to_get_it(
+        result.stderr,
+        "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+        str(data_dir / "movielens-100k"),
+    )
+    assert list(tmp_path.iterdir()) == [data_dir] or not data_dir.exists()

@@ -219,3 +219,58 @@ def test_rmse_and_mae_by_hand_with_a_column_of_predictions():
         metrics.rmse(np.zeros((2, 2)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"mae: y_true has 3 examples .* y_pred has 2"):
         metrics.mae(y_true, y_pred[:2])
+
+
+# ---- ranking against sampled negatives -------------------------------------------------------
+
+
+def test_hit_rate_and_ndcg_by_hand():
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3],  # rank 0: a hit, gain 1
+            [0.5, 0.6, 0.1, 0.2],  # rank 1: a hit at k=2, gain 1 / log2(3)
+            [0.1, 0.6, 0.5, 0.2],  # rank 3: no hit at k=2
+        ]
+    )
+    np.testing.assert_array_equal(metrics.positive_ranks(scores), [0, 1, 3])
+    assert metrics.hit_rate(scores, k=2) == pytest.approx(2 / 3)
+    assert metrics.hit_rate(scores, k=4) == 1.0
+    assert metrics.ndcg(scores, k=2) == pytest.approx((1 + 1 / np.log2(3)) / 3)
+    assert metrics.ndcg(scores, k=4) == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(5)) / 3)
+
+
+def test_ties_count_against_the_positive():
+    alike = np.zeros((5, 100))  # a model that scores every candidate alike learns nothing
+    assert metrics.hit_rate(alike, k=10) == 0.0
+    assert metrics.ndcg(alike, k=10) == 0.0
+    np.testing.assert_array_equal(metrics.positive_ranks(alike), 99)
+
+
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 8), st.integers(2, 12)),
+        elements=st.integers(0, 5).map(float),  # few values: many ties
+    ),
+    st.integers(1, 12),
+)
+def test_ranking_metrics_against_a_loop(scores, k):
+    hits, gains = [], []
+    for row in scores:
+        rank = sum(1 for s in row[1:] if s >= row[0])
+        hits.append(rank < k)
+        gains.append(1 / np.log2(rank + 2) if rank < k else 0.0)
+    assert metrics.hit_rate(scores, k) == pytest.approx(np.mean(hits), abs=1e-15)
+    assert metrics.ndcg(scores, k) == pytest.approx(np.mean(gains), abs=1e-15)
+
+
+def test_ranking_metrics_errors():
+    with pytest.raises(ValueError, match=r"positive_ranks: scores must be .* got shape \(3,\)"):
+        metrics.hit_rate(np.zeros(3))
+    with pytest.raises(ValueError, match="at least one negative, got shape"):
+        metrics.ndcg(np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="finite"):
+        metrics.hit_rate(np.array([[np.nan, 1.0]]))
+    for k in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"hit_rate: k must be an integer >= 1, got {k!r}"):
+            metrics.hit_rate(np.zeros((2, 3)), k)

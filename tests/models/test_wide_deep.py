@@ -166,3 +166,52 @@ def test_settings_are_checked():
         WideAndDeep(5, None, num_numeric=-1)
     with pytest.raises(ValueError, match="SparseLinear: size must be a positive integer"):
         WideAndDeep(0, None)
+
+
+def test_dropout_acts_in_training_only_and_passes_gradcheck_with_its_mask_fixed():
+    td.manual_seed(0)
+    kwargs = {"embedding_dim": 3, "hidden": (6, 5), "num_numeric": 2, "dtype": "float64"}
+    model = WideAndDeep(10, VOCABS, dropout=0.5, **kwargs)
+    plain = WideAndDeep(10, VOCABS, **kwargs)
+    x = features(8)
+    model(x), plain(x)
+    plain.set_weights(model.get_weights())
+    np.testing.assert_array_equal(model(x).numpy(), plain(x).numpy())  # inference: no dropout
+    td.manual_seed(5)
+    first = model(x, training=True).numpy()
+    td.manual_seed(5)
+    np.testing.assert_array_equal(model(x, training=True).numpy(), first)  # the seed's mask
+    assert not np.allclose(first, plain(x, training=True).numpy())
+    randomize_constant_weights(model)
+    params = model.named_weights(trainable_only=True)
+    ids = {key: value for key, value in x.items() if key != "numeric"}
+
+    def with_fixed_mask(numeric):
+        td.manual_seed(7)  # the same masks on every call gradcheck makes
+        return model({**ids, "numeric": numeric}, training=True)
+
+    assert td.gradcheck(with_fixed_mask, x["numeric"], params=params)
+
+
+def test_parts_are_the_two_logits_that_call_sums():
+    td.manual_seed(0)
+    model = WideAndDeep(10, VOCABS, embedding_dim=3, hidden=(4,), num_numeric=2)
+    x = features(5)
+    model(x)
+    for p in model.wide_parameters():  # FTRL's zeros would make the wide logit trivially 0
+        p.data[...] = np.random.default_rng(1).standard_normal(p.shape)
+    y = model(x).numpy()
+    wide, deep = model.parts([td.Tensor(a) for a in model.input_list(x)])
+    assert wide.shape == deep.shape == (5, 1)
+    assert np.abs(wide.numpy()).min() > 0 and np.abs(deep.numpy()).min() > 0
+    np.testing.assert_allclose(wide.numpy() + deep.numpy(), y, rtol=1e-6)
+    deep_only = WideAndDeep(None, VOCABS, embedding_dim=3, hidden=(4,), num_numeric=2)
+    x_deep = {key: value for key, value in x.items() if key != "wide"}
+    deep_only(x_deep)
+    none, alone = deep_only.parts([td.Tensor(a) for a in deep_only.input_list(x_deep)])
+    assert none is None and np.array_equal(alone.numpy(), deep_only(x_deep).numpy())
+
+
+def test_a_dropout_rate_out_of_range_is_named():
+    with pytest.raises(ValueError, match=r"Dropout: rate must be in \[0, 1\), got 1.0"):
+        WideAndDeep(10, VOCABS, dropout=1.0)

@@ -77,8 +77,8 @@ class MovieLensFeatures:
             ids = np.flatnonzero(flags)
             slots[i, : len(ids)] = ids
         self.movie_genres = slots
-        year = data.release_date.astype("datetime64[Y]").astype(np.float64) + 1970.0  # NaT: nan
-        self.movie_year = year  # (I,)
+        year = data.release_date.astype("datetime64[Y]").astype(np.int64) + 1970.0
+        self.movie_year = np.where(np.isnat(data.release_date), np.nan, year)  # (I,), NaT: nan
         self.year_mean = self.year_std = None  # set by fit
         self.log_count = self.count_mean = self.count_std = None
 
@@ -183,7 +183,7 @@ class MovieLensFeatures:
         }
 
     def wide_id_names(self, ids: np.ndarray) -> list[str]:
-        """Readable names of wide ids ("user 12", "occupation=writer x genre=Drama"): what a
+        """Readable names of wide ids ("user 12", "writer x Drama"): what a
         weight of the wide part stands for."""
         d, g = self.data, self.num_genres + 1
         genre = list(d.genre_names) + ["no genre"]
@@ -197,12 +197,14 @@ class MovieLensFeatures:
                 names.append(f"user {k + 1}")
             elif column == "item":
                 names.append(f"movie {d.title[k]}")
+            elif column == "user_x_genre":
+                first = f"user {a + 1}"
+            elif column == "occupation_x_genre":
+                first = str(d.occupations[a])
+            elif column == "age_x_genre":
+                first = f"age {ages[a]}"
             else:
-                first = {
-                    "user_x_genre": f"user {a + 1}",
-                    "occupation_x_genre": str(d.occupations[a]),
-                    "age_x_genre": f"age {ages[a]}",
-                    "gender_x_genre": "FM"[a],
-                }[column]
+                first = "FM"[a]
+            if column not in ("user", "item"):
                 names.append(f"{first} x {genre[b]}")
         return names
