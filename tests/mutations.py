@@ -1011,6 +1011,63 @@ MUTATIONS = [
         ),
         ("tests/data/test_movielens.py",),
     ),
+    # ---- issue 18: MovieLens features, ranking metrics, Wide & Deep's dropout and parts -------
+    Mutation(
+        "movielens-cross-width",
+        'a genre cross multiplies by the 19 genres, forgetting the "no genre" padding id, so '
+        "two crosses share ids",
+        (
+            (
+                "tinydeep/data/movielens_features.py",
+                "genres, g = self.movie_genres[item], self.num_genres + 1",
+                "genres, g = self.movie_genres[item], self.num_genres",
+            ),
+        ),
+        ("tests/data/test_movielens_features.py",),
+    ),
+    Mutation(
+        "movielens-nat-year",
+        "a missing release date (NaT) becomes a year like any other (NumPy's -2**63 days)",
+        (
+            (
+                "tinydeep/data/movielens_features.py",
+                "np.where(np.isnat(data.release_date), np.nan, year)",
+                "year",
+            ),
+        ),
+        ("tests/data/test_movielens_features.py",),
+    ),
+    Mutation(
+        "ranking-ties-for-the-positive",
+        "positive_ranks counts only negatives scored strictly above the positive: a model "
+        "that scores everything alike hits every time",
+        (("tinydeep/metrics.py", "(s[:, 1:] >= positive)", "(s[:, 1:] > positive)"),),
+        ("tests/test_metrics.py",),
+    ),
+    Mutation(
+        "wide-deep-dropout-always",
+        "Wide & Deep's dropout also drops units at inference",
+        (
+            (
+                "tinydeep/models/wide_deep.py",
+                "h = self.dropouts[i](h)  # in training only",
+                "h = self.dropouts[i](h, training=True)",
+            ),
+        ),
+        ("tests/models/test_wide_deep.py",),
+    ),
+    Mutation(
+        "wide-deep-parts-swapped",
+        "WideAndDeep.parts returns (deep, wide)",
+        (
+            (
+                "tinydeep/models/wide_deep.py",
+                "        return wide, deep\n",
+                "        return deep, wide\n",
+            ),
+        ),
+        ("tests/models/test_wide_deep.py",),
+    ),
 ]
 
 
