@@ -327,7 +327,7 @@ def plot(results: dict, path: str, split_name: str) -> None:
             ax.plot(r["epochs"], r["validation"][r["epochs"] - 1], "k*", markersize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation ROC-AUC" if task == "implicit" else "validation RMSE")
-        ax.set_title(f"{task}, {split_name} split (* = kept)")
+        ax.set_title(f"{task}, {split_name} split (*: the epochs refit)")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
