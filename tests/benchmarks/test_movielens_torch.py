@@ -41,15 +41,25 @@ def test_ftrl_matches_tinydeeps_step_for_step(lr, l1, l2, beta, lr_power, n0):
     table = td.Tensor(np.zeros((8, 1)), requires_grad=True)
     bias = td.Tensor(np.zeros(1), requires_grad=True)
     ours = optim.FTRL(
-        [table, bias], lr=lr, l1=l1, l2=l2, beta=beta, lr_power=lr_power,
+        [table, bias],
+        lr=lr,
+        l1=l1,
+        l2=l2,
+        beta=beta,
+        lr_power=lr_power,
         initial_accumulator_value=n0,
-    )  # fmt: skip
+    )
     t_table = torch.zeros((8, 1), dtype=torch.float64, requires_grad=True)
     t_bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     theirs = twin.FTRL(
-        [t_table, t_bias], lr=lr, l1=l1, l2=l2, beta=beta, lr_power=lr_power,
+        [t_table, t_bias],
+        lr=lr,
+        l1=l1,
+        l2=l2,
+        beta=beta,
+        lr_power=lr_power,
         initial_accumulator_value=n0,
-    )  # fmt: skip
+    )
     for step in range(8):
         # rows 0-3 at random (repeats add up), row 5 each step with a gradient too small to
         # get past L1, rows 4, 6, 7 never
@@ -100,9 +110,11 @@ def test_the_twin_is_tinydeeps_model_and_training_step(kind):
     ours = WideAndDeep(
         wide_size=sizes["wide_size"] if kind != "deep" else None,
         vocab_sizes=sizes["vocab_sizes"] if kind != "wide" else None,
-        embedding_dim=s.EMBEDDING_DIM, hidden=s.HIDDEN,
-        num_numeric=sizes["num_numeric"] if kind != "wide" else 0, dtype="float64",
-    )  # fmt: skip
+        embedding_dim=s.EMBEDDING_DIM,
+        hidden=s.HIDDEN,
+        num_numeric=sizes["num_numeric"] if kind != "wide" else 0,
+        dtype="float64",
+    )
     inputs = [x[name] for name in ours.input_names]
     ours(inputs)  # build
     for w in ours.wide_parameters():  # FTRL's weights start at 0: make the copy count
@@ -130,8 +142,9 @@ def test_the_twin_is_tinydeeps_model_and_training_step(kind):
         loss.backward()
         for opt in steppers:
             opt.step()
-        t_loss = twin.train_step(model, optimizers, twin.loss_function("implicit"), t_x,
-                                 torch.from_numpy(y))  # fmt: skip
+        t_loss = twin.train_step(
+            model, optimizers, twin.loss_function("implicit"), t_x, torch.from_numpy(y)
+        )
         assert t_loss.item() == pytest.approx(loss.item(), rel=1e-10)
     np.testing.assert_allclose(
         model.predict(inputs), ours.predict(inputs, batch_size=16), rtol=1e-9, atol=1e-12
