@@ -61,8 +61,8 @@ Checked. A workload's first child (tinydeep, round 1) saves its initial weights 
 .npz (no pickle), and every torch child starts from them. The losses of every child's first 2
 steps must match that first child's to a relative 1e-3 (torch-sparse: the first step only;
 SparseAdam is another optimizer after it; movielens: both steps without dropout, whose masks
-are each engine's own). A mismatch or a failed child is marked in the table,
-and the script exits with status 1 at the end.
+are each engine's own). A mismatch or a failed child is marked in the table, and the script
+exits with status 1 at the end.
 
 Read in this order: the settings (ENGINES, WORKLOADS), the child (`child`, `time_steps`), the
 parent (`run_rounds`, `check_losses`, `engine_row`), the report (`model_table`), then `main`.

@@ -202,13 +202,9 @@ def movielens_step(spec: dict) -> Callable[[], float]:
             f"input order {model.input_names} is not tinydeep's {meta['input_names']}"
         )
     movielens_torch.load_tinydeep_weights(model, weights)
-    x = [torch.from_numpy(a) for a in inputs]
-    y = torch.from_numpy(labels)
-    loss_fn, batch, count = (
-        movielens_torch.loss_function(spec["task"]),
-        spec["batch"],
-        itertools.count(),
-    )
+    x, y = [torch.from_numpy(a) for a in inputs], torch.from_numpy(labels)
+    loss_fn = movielens_torch.loss_function(spec["task"])
+    batch, count = spec["batch"], itertools.count()
     batches = len(y) // batch
 
     def step() -> float:
