@@ -10,14 +10,14 @@ this script loads from its path (`example()`):
     negatives), so a change there changes both;
   - the data: tinydeep's MovieLens loader, the example's `split` (the same test and validation
     rows), MovieLensFeatures (the same inputs) and `targets`;
-  - early stopping: the example's own `Validation` callback, called after each epoch as
-    tinydeep's fit calls it (stop after PATIENCE epochs without a better validation figure,
-    then put back the best epoch's weights);
+  - the choice of epochs: the example's own `Validation` callback, called after each epoch as
+    tinydeep's fit calls it (stop after PATIENCE epochs without a better validation figure),
+    then the example's refit: a fresh model trained on the training and validation ratings
+    together (features and mean fitted on both) for the best epoch count;
   - the figures: the example's `predict` and `ranking` (the same 99 sampled negatives per
     liked test movie), and tinydeep.metrics on NumPy arrays.
-The torch model offers the few methods of a tinydeep Model those functions call
-(`input_names`, `predict`, `get_weights`, `set_weights`, `stop_training`), so they run here
-unchanged.
+The torch model offers the few members of a tinydeep Model those functions use
+(`input_names`, `predict`, `stop_training`), so they run here unchanged.
 
 The torch side, matching tinydeep's (tinydeep/models/wide_deep.py, tinydeep/layers/):
   wide       nn.EmbeddingBag(wide_size, 1, mode="sum") over the K ids, plus a bias; both start
@@ -37,8 +37,8 @@ the spread between seeds, not digit for digit.
     python benchmarks/movielens_torch.py                     # both tasks, temporal split
     python benchmarks/movielens_torch.py --split random --task rating --seed 1 --json r.json
 
-Read in this order: FTRL, WideAndDeep, build (one model and its optimizers), then the
-protocol (example, train_one, part_aucs, main). The first three need only torch and NumPy:
+Read in this order: FTRL, WideAndDeep, build (one model and its optimizers), train_step and
+fit, then the protocol (example, train_one, part_aucs, main). The first three need only torch and NumPy:
 benchmarks/resnet_wide_deep.py's torch child imports them in a process where tinydeep must
 not be loaded (importing tinydeep changes malloc's settings, and with them torch's speed), so
 the example, and tinydeep with it, is loaded when main runs, not at import.
@@ -240,15 +240,6 @@ class WideAndDeep(nn.Module):
         self.train(was_training)
         return np.concatenate(outputs)
 
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of every parameter, in order (Keras's get_weights)."""
-        return [p.detach().numpy().copy() for p in self.parameters()]
-
-    def set_weights(self, weights: list[np.ndarray]) -> None:
-        with torch.no_grad():
-            for p, w in zip(self.parameters(), weights, strict=True):
-                p.copy_(torch.from_numpy(w))
-
 
 def build(kind: str, task: str, sizes: dict, settings, batch_size: int):
     """The `kind` model ("wide", "deep" or "wide_deep") and its optimizers, [FTRL] and/or
@@ -322,6 +313,24 @@ def train_step(model, optimizers: list, loss_fn, x: dict, y: torch.Tensor) -> to
     return loss
 
 
+def fit(
+    model, optimizers: list, loss_fn, x: dict, y, epochs: int, batch_size: int, validation=None
+):
+    """tinydeep's fit in torch: each epoch a new order (torch's generator), a step per batch,
+    then the callback `validation` (the example's Validation), which may stop the run."""
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(y))
+        for start in range(0, len(y), batch_size):
+            index = order[start : start + batch_size]
+            batch = {name: column[index] for name, column in x.items()}
+            train_step(model, optimizers, loss_fn, batch, y[index])
+        if validation is not None:
+            validation.on_epoch_end(epoch)
+            if model.stop_training:
+                break
+
+
 # ---- the protocol: the example's data, settings, early stopping and metrics ---------------------
 
 
@@ -346,8 +355,9 @@ def as_tensors(columns: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def train_one(ex, kind, task, data, features, rows, args) -> dict:
-    """Train the `kind` model on rows["train"], stop on rows["val"], test on rows["test"]:
-    the example's train_one, with torch's model and loop."""
+    """Choose the epochs of the `kind` model on rows["train"] and rows["val"], train a fresh
+    one on both for that many epochs, and measure it on rows["test"]: the example's
+    train_one, with torch's model and loop."""
     torch.manual_seed(args.seed)
     model, optimizers = build(kind, task, sizes_of(features), ex, args.batch_size)
     train, val, test = rows["train"], rows["val"], rows["test"]
@@ -364,19 +374,19 @@ def train_one(ex, kind, task, data, features, rows, args) -> dict:
     validation.set_model(model)
     x = as_tensors(features.transform(data.user[train], data.item[train]))
     y = torch.from_numpy(ex.targets(data, train, task) - mean)[:, None]  # (N, 1)
-    loss_fn, n = loss_function(task), len(train)
+    loss_fn = loss_function(task)
     started = time.perf_counter()
-    for epoch in range(args.epochs):  # tinydeep's fit: a new order each epoch, then callbacks
-        model.train()
-        order = torch.randperm(n)
-        for start in range(0, n, args.batch_size):
-            index = order[start : start + args.batch_size]
-            batch = {name: column[index] for name, column in x.items()}
-            train_step(model, optimizers, loss_fn, batch, y[index])
-        validation.on_epoch_end(epoch)
-        if model.stop_training:
-            break
-    validation.on_train_end()  # the best epoch's weights back
+    fit(model, optimizers, loss_fn, x, y, args.epochs, args.batch_size, validation)
+    # The example's refit: a fresh model on the training and validation ratings together, for
+    # the epochs validation chose, with the features and the mean fitted on both.
+    both = np.union1d(train, val)
+    features = ex.MovieLensFeatures(data, features.wide).fit(both)
+    mean = float(ex.targets(data, both, "rating").mean()) if task == "rating" else 0.0
+    torch.manual_seed(args.seed)
+    model, optimizers = build(kind, task, sizes_of(features), ex, args.batch_size)
+    x = as_tensors(features.transform(data.user[both], data.item[both]))
+    y = torch.from_numpy(ex.targets(data, both, task) - mean)[:, None]
+    fit(model, optimizers, loss_fn, x, y, validation.best_epoch, args.batch_size)
     seconds = time.perf_counter() - started
     out = ex.predict(model, features, data.user[test], data.item[test])
     y_test = ex.targets(data, test, task)
