@@ -14,7 +14,7 @@ child process of its own,
 which imports one engine, with the other blocked by an import hook (checked again at its end),
 and prints one JSON line. What the children build is in side_tinydeep.py and side_torch.py.
 
-Workloads (--which, default all):
+Workloads (--which, default all: every one but movielens):
 
   resnet20        A training step of ResNet-20 (tinydeep.models.ResNet: He et al.'s CIFAR net,
                   zero-pad shortcuts) on a fixed batch of 128 random 32x32x3 float32 images;
@@ -28,6 +28,12 @@ Workloads (--which, default all):
                   embedding_sum over a (100,000, 1) table of the 8 hashed columns and 3 hashed
                   crosses; binary cross-entropy on the summed logits. AdaGrad (lr 0.05) on the
                   wide table, Adam (lr 1e-3) on the rest.
+  movielens       examples/movielens.py's Wide & Deep (its `build`: FTRL on the wide part, Adam on
+                  the deep part, dropout 0.5; the implicit task's logistic loss) on real
+                  MovieLens 100K training batches of 256 (or --batch): one shuffled epoch of
+                  the temporal split's training rows, batch after batch. torch runs
+                  benchmarks/movielens_torch.py's twin (its FTRL, dense gradients). Needs the
+                  data (TINYDEEP_DATA), so it runs only when named: --which movielens.
   conv            Every distinct conv of ResNet-20 at batch 128: GFLOP/s of the forward and the
                   backward of tinydeep.ops.conv2d's array functions, against NumPy's float32
                   GEMM on (4096, 1024) @ (1024, 1024) with its default threads: the ceiling.
@@ -54,8 +60,9 @@ runs with its default threads; the table's notes say which.
 Checked. A workload's first child (tinydeep, round 1) saves its initial weights and batch to a
 .npz (no pickle), and every torch child starts from them. The losses of every child's first 2
 steps must match that first child's to a relative 1e-3 (torch-sparse: the first step only;
-SparseAdam is another optimizer after it). A mismatch or a failed child is marked in the table,
-and the script exits with status 1 at the end.
+SparseAdam is another optimizer after it; movielens: both steps without dropout, whose masks
+are each engine's own). A mismatch or a failed child is marked in the table, and the script
+exits with status 1 at the end.
 
 Read in this order: the settings (ENGINES, WORKLOADS), the child (`child`, `time_steps`), the
 parent (`run_rounds`, `check_losses`, `engine_row`), the report (`model_table`), then `main`.
@@ -65,11 +72,11 @@ Run it:  python benchmarks/resnet_wide_deep.py [--which WORKLOAD ...] [--quick] 
 The defaults take 10 to 15 minutes on a 2-core machine, --quick (1 round, 2 steps) a minute or
 two. --device cuda runs resnet20 at batch 512 and wide_deep against torch on the GPU (tinydeep
 through CuPy), a process per engine as on the CPU; the other workloads are skipped. --batch
-sets the batch of resnet20 and wide_deep (benchmarks/gpu_check.py times 128 and 512).
+sets the batch of resnet20, wide_deep and movielens (benchmarks/gpu_check.py times 128 and 512).
 
-Left out: data loading (one batch is reused), accuracy, torch.compile and other fused paths,
-thread counts other than the defaults, FTRL (no torch counterpart), skewed (Zipf) ids in
-Wide & Deep, and peak GPU memory.
+Left out: data loading (one batch is reused; movielens's batches are made before the timing),
+accuracy, torch.compile and other fused paths, thread counts other than the defaults, skewed
+(Zipf) ids in the synthetic Wide & Deep, and peak GPU memory.
 """
 
 from __future__ import annotations
@@ -125,6 +132,14 @@ WIDE_DEEP = {
     "units": [256, 128],
     "lr_wide": 0.05,  # AdaGrad
     "lr_deep": 1e-3,  # Adam
+}
+MOVIELENS = {
+    "model": "movielens",
+    "batch": 256,
+    "kind": "wide_deep",
+    "task": "implicit",
+    "split": "temporal",
+    "plain_steps": CHECK_STEPS,  # without dropout, so the checked losses do not depend on it
 }
 CONV = {"depth": 20, "width": 16, "batch": 128, "image": [32, 32, 3]}
 CONV |= {"gemm_shape": [4096, 1024, 1024], "gemm_repeats": 9}  # (M, K, N) of the ceiling
@@ -201,6 +216,16 @@ WORKLOADS = {
         legend="torch: nn.Embedding with dense Adam (tinydeep's maths); torch-sparse: "
         "nn.Embedding(sparse=True) + SparseAdam. Both: EmbeddingBag(sparse=True) + Adagrad.",
     ),
+    "movielens": Workload(
+        title="MovieLens 100K Wide & Deep training step, examples/movielens.py's model: FTRL "
+        "(wide) + Adam (deep), dropout 0.5, logistic loss, real training batches",
+        spec=MOVIELENS,
+        engines=("tinydeep", "torch"),
+        rounds=(7, 1),
+        steps=(200, 20),
+        legend="torch: benchmarks/movielens_torch.py's twin (nn.EmbeddingBag, its FTRL "
+        "optimizer, dense gradients). The first 2 steps of every child run without dropout.",
+    ),
     "conv": Workload(
         title="ResNet-20's convs at batch 128, 3x3 'same', float32: forward and backward of "
         "tinydeep.ops.conv2d",
@@ -218,6 +243,8 @@ WORKLOADS = {
     ),
 }
 CUDA_BATCH = {"resnet20": 512, "wide_deep": 512}  # what --device cuda runs, at these batches
+BATCHED = (*CUDA_BATCH, "movielens")  # the workloads --batch sets
+NAMED_ONLY = ("movielens",)  # not in "all": it needs the MovieLens data
 
 # ---- the child: one engine, alone ------------------------------------------------------------
 
@@ -719,7 +746,10 @@ def machine(results: dict) -> dict:
 
 def plan(args: argparse.Namespace) -> dict[str, tuple[tuple[str, ...], dict]]:
     """The workloads to run, each with its engines and the spec its children get."""
-    names = list(WORKLOADS) if "all" in args.which else list(dict.fromkeys(args.which))
+    names = [name for name in args.which if name != "all"]
+    if "all" in args.which:  # every workload but those that need real data, then those named
+        names = [*(name for name in WORKLOADS if name not in NAMED_ONLY), *names]
+    names = list(dict.fromkeys(names))
     has_torch = importlib.util.find_spec("torch") is not None  # found, not imported
     if not has_torch:
         print("torch is not installed: timing tinydeep alone")
@@ -737,7 +767,7 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[tuple[str, ...], dict]]:
         spec["steps"] = args.steps or workload.steps[args.quick]
         if args.device == "cuda":
             spec["batch"] = CUDA_BATCH[name]
-        if args.batch and name in CUDA_BATCH:
+        if args.batch and name in BATCHED:
             spec["batch"] = args.batch
         planned[name] = (tuple(engines), spec)
     return planned
@@ -748,7 +778,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--which", nargs="+", choices=(*WORKLOADS, "all"), default=["all"])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="1 round, 2 steps: a smoke run")
-    parser.add_argument("--batch", type=int, help="the batch of resnet20 and wide_deep")
+    parser.add_argument("--batch", type=int, help="the batch of resnet20, wide_deep, movielens")
     parser.add_argument("--rounds", type=int, help="rounds of children, for every workload")
     parser.add_argument("--steps", type=int, help="timed steps per child, for every workload")
     parser.add_argument("--with-reference", action="store_true", help="add tinydeep-reference")

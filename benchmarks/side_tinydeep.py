@@ -7,6 +7,8 @@ no settings of its own. Read in this order:
   make_step      one workload's model, optimizers and fixed batch -> the step to time; the first
                  child of a workload also saves its initial weights and batch to a .npz, from
                  which the torch children start (benchmarks/side_torch.py)
+  movielens_step examples/movielens.py's model on real MovieLens training batches: the same
+                 step, and the first child saves the batches and the example's settings too
   conv_table     ResNet-20's conv shapes: forward and backward of tinydeep.ops.conv2d's array
                  functions, and NumPy's float32 GEMM rate, the ceiling of an im2col conv
   first_step     a fresh process's first training step, with Numba's account of its cache
@@ -14,15 +16,20 @@ no settings of its own. Read in this order:
 
 Shapes: x (N, H, W, C) NHWC float32 and y (N,) int64 class labels for the ResNets; Wide &
 Deep's inputs [cats (N, 8) int64, numeric (N, 4) float32, wide_ids (N, 11) int64] and labels
-(N, 1) float32. Whether the kernels run is set by TINYDEEP_KERNELS in the child's environment.
+(N, 1) float32; MovieLens's as examples/movielens.py makes them. Whether the kernels run is set
+by TINYDEEP_KERNELS in the child's environment.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import json
 import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
@@ -117,11 +124,16 @@ def optimizers(model: tinydeep.Model, spec: dict) -> list:
     return [optim.AdaGrad([model.wide], lr=spec["lr_wide"]), optim.Adam(deep, lr=spec["lr_deep"])]
 
 
-def save_start(path: str, model: tinydeep.Model, inputs: list[np.ndarray], labels) -> None:
-    """The initial weights, by their checkpoint paths in the model's order ("weights/..."), and
-    the batch ("inputs/0", ..., "labels"), as a .npz for the torch children."""
+def save_start(
+    path: str, model: tinydeep.Model, inputs: list[np.ndarray], labels, meta: dict | None = None
+) -> None:
+    """The initial weights, by their checkpoint paths in the model's order ("weights/..."), the
+    batch ("inputs/0", ..., "labels") and `meta` as a JSON string ("meta"), as a .npz for the
+    torch children."""
     arrays = {f"weights/{name}": np.asarray(w.data) for name, w in model.named_weights().items()}
     arrays |= {f"inputs/{i}": a for i, a in enumerate(inputs)}
+    if meta is not None:
+        arrays["meta"] = np.array(json.dumps(meta))  # a str array: no pickle needed to read it
     np.savez(path, **arrays, labels=labels)
 
 
@@ -136,6 +148,8 @@ def make_step(engine: str, spec: dict) -> Callable[[], float]:
     device = spec["device"]
     if device == "cuda":
         backend.require_cuda()
+    if spec["model"] == "movielens":
+        return movielens_step(spec)
     if spec["model"] == "resnet":
         x, labels = resnet_batch(spec)
         inputs, model, loss = [x], resnet(spec, x), losses.cross_entropy
@@ -175,6 +189,67 @@ def inference_step(model, x, y) -> Callable[[], float]:
     def step() -> float:
         with tinydeep.no_grad():
             return losses.cross_entropy(model(x, training=False), y).item()
+
+    return step
+
+
+# ---- MovieLens: examples/movielens.py's model on its real batches ------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "movielens.py"
+
+
+def movielens_step(spec: dict) -> Callable[[], float]:
+    """examples/movielens.py's spec["kind"] model for spec["task"], built by its `build` (its
+    optimizers: FTRL on the wide part, Adam on the deep), on one shuffled epoch of the training
+    rows of its split, cut into batches of spec["batch"] taken in turn, a step each.
+
+    The first spec["plain_steps"] steps run without dropout (training=False: the graph and the
+    updates are the same), so that the losses the parent compares across engines do not depend
+    on each engine's random masks. The first child saves the start for torch's: the weights,
+    every batch in order, and as "meta" the example's settings (its upper-case constants), the
+    part sizes and the input names."""
+    spec_ = importlib.util.spec_from_file_location("movielens_example", EXAMPLE)
+    ex = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(ex)
+    data = ex.load_movielens_100k(None)  # from TINYDEEP_DATA, as the example
+    seed, task = spec["seed"], spec["task"]
+    fit_rows, _ = ex.split(data, spec["split"], np.arange(len(data.rating)), seed, 0.2)
+    train, _ = ex.split(data, spec["split"], fit_rows, seed, 0.1)
+    features = ex.MovieLensFeatures(data).fit(train)
+    tinydeep.manual_seed(seed)
+    model = ex.build(spec["kind"], features, task, spec["batch"])
+    rows = np.random.default_rng(seed).permutation(train)  # one epoch's order
+    inputs = ex.inputs(model, features.transform(data.user[rows], data.item[rows]))
+    labels = ex.targets(data, rows, task)[:, None]  # (N, 1)
+    if task == "rating":  # the example trains on the rating minus the training mean
+        labels = labels - float(ex.targets(data, train, "rating").mean())
+    if spec["save"]:
+        meta = {
+            "settings": {k: v for k, v in vars(ex).items() if k.isupper()},
+            "sizes": {
+                "wide_size": features.wide_size,
+                "vocab_sizes": features.vocab_sizes,
+                "num_numeric": features.num_numeric,
+            },
+            "input_names": model.input_names,
+        }
+        save_start(spec["weights"], model, inputs, labels, meta)
+
+    loss = model.compiled.losses[0]  # the function compile() chose, by the example's name
+    steppers, batch, count = model.compiled.optimizers, spec["batch"], itertools.count()
+    batches = len(rows) // batch
+
+    def step() -> float:
+        k = next(count)
+        at = slice((k % batches) * batch, (k % batches + 1) * batch)
+        x = [tinydeep.Tensor(a[at]) for a in inputs]
+        for optimizer in steppers:
+            optimizer.zero_grad()
+        value = loss(model(x, training=k >= spec["plain_steps"]), labels[at])
+        value.backward()
+        for optimizer in steppers:
+            optimizer.step()
+        return value.item()
 
     return step
 

@@ -5,7 +5,8 @@ blocked there. Each model is torch's twin of tinydeep's, built from the `spec` d
 sends, and it starts from tinydeep's initial weights and batch, read from the .npz that the
 workload's first tinydeep child wrote (benchmarks/side_tinydeep.py: save_start). Read in this
 order: the ResNet (TorchBlock, TorchResNet, load_resnet_weights), Wide & Deep (TorchWideDeep,
-load_wide_deep_weights), then `make_step`, the one function the child calls.
+load_wide_deep_weights), MovieLens (movielens_step: benchmarks/movielens_torch.py's twin of
+examples/movielens.py's model), then `make_step`, the one function the child calls.
 
 Engines: "torch" (NCHW, its default layout; Wide & Deep with dense Adam on its embeddings, the
 same maths as tinydeep), "torch-cl" (channels_last memory format), "torch-sparse" (Wide & Deep
@@ -19,9 +20,12 @@ Dense kernel (IN, UNITS) is a Linear weight (UNITS, IN); images NHWC become NCHW
 from __future__ import annotations
 
 import itertools
+import json
+import types
 import warnings
 from collections.abc import Callable
 
+import movielens_torch  # torch and NumPy only at import: tinydeep stays out of this process
 import numpy as np
 import torch
 from torch import nn
@@ -178,6 +182,41 @@ def wide_deep_optimizers(module: TorchWideDeep, spec: dict, sparse: bool) -> lis
     return [wide, torch.optim.Adam(embeddings + deep, lr=spec["lr_deep"])]
 
 
+# ---- MovieLens --------------------------------------------------------------------------------
+
+
+def movielens_step(spec: dict) -> Callable[[], float]:
+    """benchmarks/movielens_torch.py's spec["kind"] model and optimizers (FTRL, Adam), built
+    with the example's settings that tinydeep's first child saved ("meta"), from its weights,
+    on its batches in the same order; the first spec["plain_steps"] steps in eval() (no
+    dropout), as tinydeep's (benchmarks/side_tinydeep.py: movielens_step)."""
+    weights, inputs, labels = load_start(spec["weights"])
+    with np.load(spec["weights"], allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+    settings = types.SimpleNamespace(**meta["settings"])
+    model, steppers = movielens_torch.build(
+        spec["kind"], spec["task"], meta["sizes"], settings, spec["batch"]
+    )
+    if model.input_names != meta["input_names"]:
+        raise RuntimeError(
+            f"input order {model.input_names} is not tinydeep's {meta['input_names']}"
+        )
+    movielens_torch.load_tinydeep_weights(model, weights)
+    x, y = [torch.from_numpy(a) for a in inputs], torch.from_numpy(labels)
+    loss_fn = movielens_torch.loss_function(spec["task"])
+    batch, count = spec["batch"], itertools.count()
+    batches = len(y) // batch
+
+    def step() -> float:
+        k = next(count)
+        at = slice((k % batches) * batch, (k % batches + 1) * batch)
+        model.train(k >= spec["plain_steps"])
+        batch_x = {name: a[at] for name, a in zip(model.input_names, x)}
+        return movielens_torch.train_step(model, steppers, loss_fn, batch_x, y[at]).item()
+
+    return step
+
+
 # ---- the step --------------------------------------------------------------------------------
 
 
@@ -187,6 +226,8 @@ def make_step(engine: str, spec: dict) -> Callable[[], float]:
     if spec["device"] == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("torch sees no CUDA GPU")
     device = torch.device(spec["device"])
+    if spec["model"] == "movielens":
+        return movielens_step(spec)  # on the CPU
     weights, inputs, labels = load_start(spec["weights"])
     y = torch.from_numpy(labels).to(device)
 

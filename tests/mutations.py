@@ -1068,6 +1068,32 @@ MUTATIONS = [
         ),
         ("tests/models/test_wide_deep.py",),
     ),
+    # ---- issue 18: the PyTorch twin ----------------------------------------------------------
+    Mutation(
+        "twin-ftrl-l2-halved",
+        "the twin's FTRL divides by n^q / lr + beta / lr + l2, the paper's lambda2 taken for "
+        "TensorFlow's l2 (tinydeep's has 2 * l2)",
+        (
+            (
+                "benchmarks/movielens_torch.py",
+                'quadratic = root_new / lr + (group["beta"] / lr + 2 * l2)',
+                'quadratic = root_new / lr + (group["beta"] / lr + l2)',
+            ),
+        ),
+        ("tests/benchmarks/test_movielens_torch.py",),
+    ),
+    Mutation(
+        "twin-ftrl-old-accumulator",
+        "the twin's FTRL sets the weight from the accumulator before this step's gradient",
+        (
+            (
+                "benchmarks/movielens_torch.py",
+                'quadratic = root_new / lr + (group["beta"] / lr + 2 * l2)',
+                'quadratic = root / lr + (group["beta"] / lr + 2 * l2)',
+            ),
+        ),
+        ("tests/benchmarks/test_movielens_torch.py",),
+    ),
 ]
 
 
@@ -1076,9 +1102,11 @@ MUTATIONS = [
 
 def copy_repository(destination: Path) -> None:
     """The package, the kernels (as tinydeep_kernels, the name they install under), the tests,
-    the examples and pyproject.toml, with file times kept so that Numba's cache stays valid."""
+    the examples, the benchmarks (tests/benchmarks imports the PyTorch twin) and
+    pyproject.toml, with file times kept so that Numba's cache stays valid."""
     ignore = shutil.ignore_patterns(".hypothesis", ".pytest_cache")
     shutil.copytree(ROOT / "examples", destination / "examples", ignore=ignore)
+    shutil.copytree(ROOT / "benchmarks", destination / "benchmarks", ignore=ignore)
     shutil.copytree(ROOT / "tinydeep", destination / "tinydeep", ignore=ignore)
     shutil.copytree(ROOT / "kernels", destination / "tinydeep_kernels", ignore=ignore)
     shutil.copytree(ROOT / "tests", destination / "tests", ignore=ignore)
