@@ -40,26 +40,12 @@ def test_ftrl_matches_tinydeeps_step_for_step(lr, l1, l2, beta, lr_power, n0):
     rng = np.random.default_rng(0)
     table = td.Tensor(np.zeros((8, 1)), requires_grad=True)
     bias = td.Tensor(np.zeros(1), requires_grad=True)
-    ours = optim.FTRL(
-        [table, bias],
-        lr=lr,
-        l1=l1,
-        l2=l2,
-        beta=beta,
-        lr_power=lr_power,
-        initial_accumulator_value=n0,
-    )
+    settings = {"lr": lr, "l1": l1, "l2": l2, "beta": beta, "lr_power": lr_power}
+    settings["initial_accumulator_value"] = n0
+    ours = optim.FTRL([table, bias], **settings)
     t_table = torch.zeros((8, 1), dtype=torch.float64, requires_grad=True)
     t_bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    theirs = twin.FTRL(
-        [t_table, t_bias],
-        lr=lr,
-        l1=l1,
-        l2=l2,
-        beta=beta,
-        lr_power=lr_power,
-        initial_accumulator_value=n0,
-    )
+    theirs = twin.FTRL([t_table, t_bias], **settings)
     for step in range(8):
         # rows 0-3 at random (repeats add up), row 5 each step with a gradient too small to
         # get past L1, rows 4, 6, 7 never
