@@ -101,13 +101,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="folder holding movielens-100k/, or the ml-100k files or zip themselves "
         "(default: $TINYDEEP_DATA, else ~/.cache/tinydeep)",
     )
-    parser.add_argument("--task", choices=(*TASKS, "both"), default="both")
-    parser.add_argument("--split", choices=SPLITS, default="temporal")
-    parser.add_argument("--models", default=",".join(KINDS), help="comma-separated, of %(default)s")
+    parser.add_argument(
+        "--task",
+        choices=(*TASKS, "both"),
+        default="both",
+        help="implicit (liked or not), rating (RMSE), or both (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="temporal",
+        help="temporal (each user's last 20%% by time), random (20%% of all ratings) or last "
+        "(each user's latest rating) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--models", default=",".join(KINDS), help="comma-separated (default: %(default)s)"
+    )
     parser.add_argument(
         "--wide",
         default=",".join(WIDE),
-        help=f"the wide part's columns, comma-separated, of {','.join(WIDE_COLUMNS)} "
+        help=f"the wide part's columns, comma-separated, of {', '.join(WIDE_COLUMNS)} "
         "(default: %(default)s)",
     )
     parser.add_argument(
@@ -116,25 +129,36 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=MAX_EPOCHS,
         help="most epochs per model; early stopping usually ends sooner (default: %(default)s)",
     )
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--seed", type=int, default=SEED, help="weights, batches, negatives")
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="rows per step (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="picks the weights, the batches, dropout and the negatives (default: %(default)s)",
+    )
     parser.add_argument(
         "--show-wide",
         type=int,
         default=3,
         metavar="K",
         help="print the K largest and smallest weights of each column of the joint model's "
-        "wide part "
-        "(default: %(default)s)",
+        "wide part (default: %(default)s)",
     )
-    parser.add_argument("--plot", help="write the validation curves to this image (matplotlib)")
-    parser.add_argument("--json", help="write every figure here")
+    parser.add_argument(
+        "--plot", help="write the validation curves to this image, with matplotlib (default: none)"
+    )
+    parser.add_argument("--json", help="write every figure here (default: none)")
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.wide = tuple(c for c in args.wide.split(",") if c)
     for m in args.models:
         if m not in KINDS:
             parser.error(f"--models: {m!r} is not one of {','.join(KINDS)}")
+    for c in args.wide:
+        if c not in WIDE_COLUMNS or args.wide.count(c) > 1:
+            parser.error(f"--wide: {c!r} is not one of {','.join(WIDE_COLUMNS)}, or repeated")
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
     return args
@@ -335,6 +359,10 @@ def plot(results: dict, path: str, split_name: str) -> None:
     plt.close(fig)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 
@@ -373,12 +401,12 @@ def main(argv=None) -> int:
                 print(
                     f"implicit {kind:9s} AUC {r['auc']:.4f}  accuracy {r['accuracy']:.4f}  "
                     f"HR@10 {r['hr@10']:.4f}  NDCG@10 {r['ndcg@10']:.4f}  "
-                    f"{r['epochs']} epochs, {r['train_seconds']:.1f} s{parts}"
+                    f"{plural(r['epochs'], 'epoch')}, {r['train_seconds']:.1f} s{parts}"
                 )
             else:
                 print(
                     f"rating   {kind:9s} RMSE {r['rmse']:.4f}  "
-                    f"{r['epochs']} epochs, {r['train_seconds']:.1f} s"
+                    f"{plural(r['epochs'], 'epoch')}, {r['train_seconds']:.1f} s"
                 )
         if task == "rating":
             mean = targets(data, train, "rating").mean()
