@@ -72,10 +72,12 @@ class MovieLensFeatures:
         self.user_gender = (gender == "M").astype(np.int64)  # (U,) 0 = F, 1 = M
         self.user_age_group = np.digitize(data.age, AGE_BOUNDARIES).astype(np.int64)  # (U,)
         # (I, MAX_GENRES) genre ids of each movie, padded with g ("no genre")
+        if data.genres.sum(axis=1).max() > MAX_GENRES:
+            raise ValueError(f"MovieLensFeatures: a movie has more than {MAX_GENRES} genres")
         slots = np.full((data.num_items, MAX_GENRES), g, dtype=np.int64)
-        for i, flags in enumerate(data.genres):
-            ids = np.flatnonzero(flags)
-            slots[i, : len(ids)] = ids
+        movie, genre = np.nonzero(data.genres)  # row-major: each movie's genres in order
+        slot = np.cumsum(data.genres, axis=1)[movie, genre] - 1  # 0 for its first genre, ...
+        slots[movie, slot] = genre
         self.movie_genres = slots
         year = data.release_date.astype("datetime64[Y]").astype(np.int64) + 1970.0
         self.movie_year = np.where(np.isnat(data.release_date), np.nan, year)  # (I,), NaT: nan
